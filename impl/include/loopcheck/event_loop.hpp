@@ -1,0 +1,308 @@
+// EventLoop: CPython's Unix selector event loop (asyncio.unix_events._UnixSelectorEventLoop
+// on BaseSelectorEventLoop on BaseEventLoop), with the same observable scheduling:
+//
+// - a FIFO ready queue; each pass (run_once, CPython's _run_once) runs only the handles that
+//   were ready when the pass started its run phase (B-LOOP-2);
+// - inside a pass: purge cancelled timers, compute the poll timeout, select, queue reader
+//   then writer handles per ready fd, move due timers in heap-pop order, run (B-LOOP-3);
+// - timers in a binary heap that reproduces Python's heapq exactly, so timers with equal
+//   deadlines run in CPython's order (B-LOOP-5), with the same cancelled-timer cleanup
+//   threshold (B-LOOP-6);
+// - a self-pipe (AF_UNIX socketpair) that call_soon_threadsafe writes a NUL byte to, always
+//   registered for reading (B-LOOP-7);
+// - CPython's exception types and exact messages for every error.
+//
+// Threads: every method belongs to the thread running the loop, except
+// call_soon_threadsafe(), which any thread may call (also while the loop is blocked in
+// select). The loop is neither copyable nor movable (handles and futures point to it).
+//
+// Later parts of the Unix loop (signals, pipes, subprocesses) live in their own .cpp files
+// and plug in through the seams at the end of the class: the self-pipe byte handler, the
+// close hooks, the fd-transport table, and the *_internal reader/writer calls.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "loopcheck/callback.hpp"
+#include "loopcheck/errors.hpp"
+#include "loopcheck/exception_context.hpp"
+#include "loopcheck/handle.hpp"
+#include "loopcheck/ring_queue.hpp"
+#include "loopcheck/selector.hpp"
+
+namespace loopcheck {
+
+template <class T>
+class Future;
+
+// A transport that owns an fd (CPython's loop._transports entry). While it is registered and
+// not closing, the public add_reader/remove_reader/add_writer/remove_writer on that fd raise
+// RuntimeError('File descriptor %r is used by transport %r').
+class FdTransport {
+ public:
+  virtual ~FdTransport() = default;
+  virtual bool is_closing() const = 0;
+  virtual std::string repr() const = 0;
+};
+
+class EventLoop {
+ public:
+  // handler(loop, context), as set by loop.set_exception_handler().
+  using ExceptionHandler = std::function<void(EventLoop&, const ExceptionContext&)>;
+  // Receives each non-NUL byte read from the self-pipe (a signal number once signals exist).
+  using SelfPipeByteHandler = std::function<void(unsigned char)>;
+
+  // Creates the epoll selector and the self-pipe, registers the self-pipe reader and logs
+  // DEBUG "Using selector: EpollSelector". Throws OSError if a syscall fails.
+  EventLoop();
+  // Closes the loop if it is not closed (CPython's __del__ does the same when not running).
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // ---- scheduling -----------------------------------------------------------------------
+
+  // loop.call_soon(cb). RuntimeError('Event loop is closed') on a closed loop; in debug mode
+  // RuntimeError('Non-thread-safe operation invoked on an event loop other than the current
+  // one') when called from another thread while the loop runs.
+  template <class F>
+  HandleRef call_soon(F&& callback, Label label = {}) {
+    check_closed();
+    if (debug_) check_thread();
+    if (inbox_nonempty_.load(std::memory_order_acquire)) drain_inbox();
+    HandleRef h = Handle::make(std::forward<F>(callback), std::move(label), this);
+    h->add_ref();
+    ready_.push_back(h.get());
+    return h;
+  }
+
+  // loop.call_soon_threadsafe(cb), from any thread: queues the handle, then sends one NUL
+  // byte on the self-pipe to wake a blocked select (a failed send is swallowed; debug mode
+  // logs DEBUG "Fail to write a null byte into the self-pipe socket"). Order is kept with
+  // call_soon from the same thread: call_soon_threadsafe(a); call_soon(b) runs a, b.
+  template <class F>
+  HandleRef call_soon_threadsafe(F&& callback, Label label = {}) {
+    check_closed();
+    HandleRef h = Handle::make(std::forward<F>(callback), std::move(label), this, /*threadsafe=*/true);
+    post_threadsafe(h);
+    return h;
+  }
+
+  // loop.call_later(delay, cb) == call_at(time() + delay, cb). nullopt delay:
+  // TypeError('delay must not be None'). Negative delays are allowed.
+  template <class F>
+  TimerHandleRef call_later(std::optional<double> delay, F&& callback, Label label = {}) {
+    if (!delay) throw TypeError("delay must not be None");
+    return call_at(time() + *delay, std::forward<F>(callback), std::move(label));
+  }
+
+  // loop.call_at(when, cb). nullopt when: TypeError('when cannot be None'); closed loop:
+  // RuntimeError('Event loop is closed').
+  template <class F>
+  TimerHandleRef call_at(std::optional<double> when, F&& callback, Label label = {}) {
+    if (!when) throw TypeError("when cannot be None");
+    check_closed();
+    if (debug_) check_thread();
+    TimerHandleRef t = TimerHandle::make(*when, std::forward<F>(callback), std::move(label), this);
+    push_timer(t.get());
+    return t;
+  }
+
+  // loop.time(): CLOCK_MONOTONIC in seconds (time.monotonic()), read through syscalls().
+  double time() const;
+  // time.get_clock_info('monotonic').resolution (1e-09 on Linux).
+  double clock_resolution() const noexcept { return clock_resolution_; }
+
+  // ---- running and stopping -------------------------------------------------------------
+
+  // Runs passes until stop(). RuntimeError('Event loop is closed'), ('This event loop is
+  // already running'), ('Cannot run the event loop while another loop is running').
+  // SystemExit and KeyboardInterrupt from a callback propagate (the rest of the pass stays
+  // queued); the stopping flag is reset either way.
+  void run_forever();
+
+  // Runs until `future` is done and returns its result (or throws its exception).
+  // RuntimeError('Event loop stopped before Future completed.') if the loop stops first;
+  // ValueError('The future belongs to a different loop than the one specified as the loop
+  // argument') for another loop's future. Defined in future.hpp.
+  template <class T>
+  T run_until_complete(Future<T> future);
+
+  // loop.stop(): the loop leaves run_forever after the current pass; before run_forever it
+  // makes the next run_forever do exactly one pass with select(0).
+  void stop() noexcept { stopping_ = true; }
+  bool is_running() const noexcept { return thread_id_.load(std::memory_order_acquire) != std::thread::id(); }
+  bool is_closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+
+  // loop.close(): RuntimeError('Cannot close a running event loop') while running;
+  // idempotent. Order: self-pipe, then mark closed and drop ready/timer handles, then the
+  // selector, then the close hooks (signal handler removal in the Unix loop).
+  void close();
+
+  // One pass (CPython's _run_once); run_forever calls it in a loop. Tests and fuzzers may
+  // call it directly on a loop that is not running.
+  void run_once();
+
+  // ---- I/O callbacks ----------------------------------------------------------------------
+
+  // loop.add_reader(fd, cb): returns nothing, like CPython. Replacing a reader cancels the
+  // old handle. Errors: RuntimeError (closed loop, fd used by a transport),
+  // ValueError('Invalid file descriptor: -1'), OSError from epoll_ctl (e.g. EBADF, EPERM).
+  void add_reader(int fd, Callback callback, Label label = {});
+  void add_writer(int fd, Callback callback, Label label = {});
+  // loop.remove_reader(fd): true if a reader was removed (its handle cancelled), false if
+  // there was none or the loop is closed.
+  bool remove_reader(int fd);
+  bool remove_writer(int fd);
+
+  // ---- error handling ---------------------------------------------------------------------
+
+  // An empty handler restores the default (CPython: set_exception_handler(None)).
+  void set_exception_handler(ExceptionHandler handler) { exception_handler_ = std::move(handler); }
+  // Empty when the default handler is in use.
+  const ExceptionHandler& get_exception_handler() const noexcept { return exception_handler_; }
+  // Logs one ERROR record: the message (or 'Unhandled exception in event loop'), then
+  // `key: repr` lines for the other keys in sorted order, with the exception as exc_info.
+  void default_exception_handler(const ExceptionContext& context);
+  // Calls the custom handler, or the default one. A failing custom handler leads to the
+  // default handler with {'message': 'Unhandled error in exception handler', 'exception':
+  // exc, 'context': context}. SystemExit and KeyboardInterrupt propagate.
+  void call_exception_handler(const ExceptionContext& context);
+
+  // ---- debug mode -------------------------------------------------------------------------
+
+  void set_debug(bool enabled) noexcept { debug_ = enabled; }
+  bool get_debug() const noexcept { return debug_; }
+  // Debug mode logs WARNING 'Executing %s took %.3f seconds' for callbacks at least this
+  // slow (default 0.1 s).
+  double slow_callback_duration() const noexcept { return slow_callback_duration_; }
+  void set_slow_callback_duration(double seconds) noexcept { slow_callback_duration_ = seconds; }
+
+  // `<_UnixSelectorEventLoop running=False closed=False debug=False>`.
+  std::string repr() const;
+
+  // ---- futures ------------------------------------------------------------------------------
+
+  // loop.create_future() (defined in future.hpp). Works on a closed loop, as in CPython.
+  template <class T = void>
+  Future<T> create_future();
+
+  // ---- inspection (CPython's private attributes, for tests, properties and fuzzers) -------
+
+  std::size_t ready_count() const noexcept { return ready_.size(); }           // len(_ready)
+  std::size_t scheduled_count() const noexcept { return scheduled_.size(); }   // len(_scheduled)
+  std::size_t timer_cancelled_count() const noexcept { return timer_cancelled_count_; }
+  // The heap array in its current order (index 0 is the earliest timer).
+  std::vector<TimerHandleRef> scheduled_snapshot() const;
+  bool is_stopping() const noexcept { return stopping_; }
+  const EpollSelector& selector() const noexcept { return selector_; }
+
+  // ---- seams for the rest of the Unix loop --------------------------------------------------
+
+  // CPython's _add_reader/_remove_reader/_add_writer/_remove_writer: no transport check;
+  // add_* returns the new handle so a transport can keep it.
+  HandleRef add_reader_internal(int fd, Callback callback, Label label = {});
+  HandleRef add_writer_internal(int fd, Callback callback, Label label = {});
+  bool remove_reader_internal(int fd);
+  bool remove_writer_internal(int fd);
+
+  // loop._transports[fd] = transport / del. The transport must unregister itself before it
+  // is destroyed. CPython's _ensure_fd_no_transport is ensure_fd_no_transport().
+  void set_fd_transport(int fd, const FdTransport* transport);
+  void clear_fd_transport(int fd) noexcept;
+  void ensure_fd_no_transport(int fd) const;
+
+  // The self-pipe's write end (what the Unix loop passes to signal.set_wakeup_fd), or -1
+  // once closed.
+  int self_pipe_write_fd() const noexcept { return csock_; }
+  int self_pipe_read_fd() const noexcept { return ssock_; }
+  // Every chunk read from the self-pipe goes to process_self_data(): NUL bytes (wake-ups from
+  // call_soon_threadsafe) are skipped, every other byte goes to this handler.
+  void set_self_pipe_byte_handler(SelfPipeByteHandler handler) { self_pipe_byte_handler_ = std::move(handler); }
+  void process_self_data(const unsigned char* data, std::size_t len);
+  // loop._write_to_self(): one NUL byte, failures swallowed. Safe from any thread.
+  void write_to_self() noexcept;
+  // Runs at the end of close(), in registration order (after the selector is closed).
+  void add_close_hook(std::function<void()> hook) { close_hooks_.push_back(std::move(hook)); }
+
+  // Runs `handle` the way the loop does (CPython's Handle._run): an exception other than
+  // SystemExit/KeyboardInterrupt goes to call_exception_handler with message 'Exception in
+  // callback <label>', the exception and the handle.
+  void run_handle(Handle& handle);
+
+ private:
+  struct FdEntry {
+    Handle* reader = nullptr;  // owned reference
+    Handle* writer = nullptr;  // owned reference
+    const FdTransport* transport = nullptr;
+  };
+
+  void check_closed() const {
+    if (closed_.load(std::memory_order_relaxed)) raise_closed();
+  }
+  [[noreturn]] static void raise_closed();
+  void check_thread() const;
+  void check_running() const;
+  void post_threadsafe(const HandleRef& handle);
+  void drain_inbox();
+  void push_timer(TimerHandle* timer);
+  void timer_handle_cancelled(TimerHandle& timer) noexcept;
+  friend class Handle;
+
+  // run_once steps
+  void purge_cancelled_timers();
+  std::optional<double> compute_timeout();
+  void process_events(const std::vector<SelectorEvent>& events);
+  void move_due_timers();
+  void run_ready(std::size_t ntodo);
+  void run_handle_debug(Handle& handle);
+
+  void make_self_pipe();
+  void close_self_pipe() noexcept;
+  void read_from_self();
+  FdEntry* fd_entry(int fd) noexcept;
+  HandleRef add_io(int fd, Callback callback, Label label, bool writer);
+  bool remove_io(int fd, bool writer);
+  void drop_all_handles() noexcept;
+
+  // state shared with other threads
+  std::atomic<bool> closed_{false};
+  std::atomic<bool> inbox_nonempty_{false};
+  std::atomic<std::thread::id> thread_id_{};
+  std::mutex inbox_mu_;
+  std::vector<Handle*> inbox_;  // owned references, guarded by inbox_mu_
+  int csock_ = -1;              // guarded by inbox_mu_ once the loop exists
+  int ssock_ = -1;
+
+  // loop-thread state
+  bool stopping_ = false;
+  bool debug_ = false;
+  double slow_callback_duration_ = 0.1;
+  double clock_resolution_ = 1e-9;
+  std::size_t timer_cancelled_count_ = 0;
+  RingQueue<Handle*> ready_;              // owned references
+  std::vector<TimerHandle*> scheduled_;   // heapq heap, owned references
+  std::vector<FdEntry> fds_;
+  EpollSelector selector_;
+  bool selector_closed_ = false;
+  ExceptionHandler exception_handler_;
+  SelfPipeByteHandler self_pipe_byte_handler_;
+  std::vector<std::function<void()>> close_hooks_;
+};
+
+// The loop running in this thread, or nullptr (asyncio._get_running_loop()).
+EventLoop* get_running_loop_or_null() noexcept;
+// asyncio.get_running_loop(): RuntimeError('no running event loop') when none.
+EventLoop& get_running_loop();
+
+}  // namespace loopcheck
+
+#include "loopcheck/future.hpp"

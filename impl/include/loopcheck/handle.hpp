@@ -1,0 +1,194 @@
+// Handle and TimerHandle (asyncio.events.Handle / TimerHandle).
+//
+// A handle owns one scheduled callback. The loop's ready queue, timer heap and reader/writer
+// table hold counted references to handles; call_soon() and friends hand one more back to
+// the caller. Handles come from a per-thread free list, so scheduling does not allocate once
+// the list is warm.
+//
+// Reference counts are plain integers, except for handles made by call_soon_threadsafe(),
+// which may be released by another thread and count atomically. cancel() may be called from
+// any thread only on those; other handles belong to the loop's thread, as in CPython.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "loopcheck/callback.hpp"
+
+namespace loopcheck {
+
+class EventLoop;
+class Handle;
+class TimerHandle;
+
+namespace detail {
+// Per-thread free lists of handle-sized blocks. A block may be freed on any thread; it then
+// joins that thread's list.
+void* alloc_handle_block(bool timer);
+void free_handle_block(void* block, bool timer) noexcept;
+}  // namespace detail
+
+// Intrusive counted pointer to a Handle or TimerHandle.
+template <class H>
+class Ref {
+ public:
+  Ref() noexcept = default;
+  Ref(std::nullptr_t) noexcept {}  // NOLINT
+  // Shares ownership of `p` (adds a reference).
+  explicit Ref(H* p) noexcept : p_(p) {
+    if (p_) p_->add_ref();
+  }
+  // Takes over a reference the caller already owns.
+  static Ref adopt(H* p) noexcept {
+    Ref r;
+    r.p_ = p;
+    return r;
+  }
+
+  Ref(const Ref& o) noexcept : Ref(o.p_) {}
+  Ref(Ref&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+  template <class U>
+    requires std::is_convertible_v<U*, H*>
+  Ref(const Ref<U>& o) noexcept : Ref(static_cast<H*>(o.get())) {}  // NOLINT
+  template <class U>
+    requires std::is_convertible_v<U*, H*>
+  Ref(Ref<U>&& o) noexcept : p_(o.detach()) {}  // NOLINT
+
+  Ref& operator=(Ref o) noexcept {
+    std::swap(p_, o.p_);
+    return *this;
+  }
+  ~Ref() {
+    if (p_) p_->release();
+  }
+
+  H* get() const noexcept { return p_; }
+  H* operator->() const noexcept { return p_; }
+  H& operator*() const noexcept { return *p_; }
+  explicit operator bool() const noexcept { return p_ != nullptr; }
+  // Gives up ownership without releasing; the caller now owns one reference.
+  H* detach() noexcept { return std::exchange(p_, nullptr); }
+  void reset() noexcept { Ref().swap(*this); }
+  void swap(Ref& o) noexcept { std::swap(p_, o.p_); }
+
+  friend bool operator==(const Ref& a, const Ref& b) noexcept { return a.p_ == b.p_; }
+  friend bool operator==(const Ref& a, std::nullptr_t) noexcept { return a.p_ == nullptr; }
+
+ private:
+  H* p_ = nullptr;
+};
+
+using HandleRef = Ref<Handle>;
+using TimerHandleRef = Ref<TimerHandle>;
+
+class Handle {
+ public:
+  // Makes a handle from the per-thread pool. `loop` may be null (a handle not bound to a
+  // loop; cancel() then only marks it). `threadsafe` selects atomic reference counting.
+  template <class F>
+  static HandleRef make(F&& callback, Label label, EventLoop* loop, bool threadsafe = false) {
+    void* block = detail::alloc_handle_block(false);
+    try {
+      return HandleRef::adopt(::new (block) Handle(std::forward<F>(callback), std::move(label), loop, threadsafe, false));
+    } catch (...) {
+      detail::free_handle_block(block, false);
+      throw;
+    }
+  }
+
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+
+  // Marks the handle cancelled and drops the callback (it will not run). A second call does
+  // nothing. A TimerHandle still in its loop's heap bumps the loop's cancelled-timer count.
+  void cancel() noexcept;
+  bool cancelled() const noexcept { return cancelled_.load(std::memory_order_relaxed); }
+
+  // repr(handle): `<Handle label>`, `<Handle cancelled>` (debug mode at cancel time:
+  // `<Handle cancelled label>`), `<TimerHandle when=12.5 label>`.
+  std::string repr() const;
+  // The callback's label (Label::kDefaultLabel when none was given).
+  std::string_view label() const noexcept { return label_.view(); }
+  bool is_timer() const noexcept { return timer_; }
+  bool is_threadsafe() const noexcept { return threadsafe_; }
+
+  // Runs the callback once; exceptions propagate to the caller (the loop reports them).
+  // Does nothing on a cancelled handle. The callback is kept (reader handles run again).
+  void invoke();
+
+  void add_ref() const noexcept {
+    if (threadsafe_)
+      std::atomic_ref<uint32_t>(refcount_).fetch_add(1, std::memory_order_relaxed);
+    else
+      ++refcount_;
+  }
+  void release() const noexcept {
+    if (threadsafe_) {
+      if (std::atomic_ref<uint32_t>(refcount_).fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
+    } else if (--refcount_ == 0) {
+      destroy();
+    }
+  }
+
+ protected:
+  template <class F>
+  Handle(F&& callback, Label label, EventLoop* loop, bool threadsafe, bool timer)
+      : threadsafe_(threadsafe), timer_(timer), loop_(loop), callback_(std::forward<F>(callback)), label_(std::move(label)) {
+    init_debug_repr();
+  }
+  void init_debug_repr() noexcept;
+  ~Handle() = default;
+
+ private:
+  friend class EventLoop;
+  friend class TimerHandle;
+  void destroy() const noexcept;
+
+  mutable uint32_t refcount_ = 1;
+  const bool threadsafe_;
+  const bool timer_;
+  bool running_ = false;         // inside invoke(): cancel() must not destroy the callable
+  bool scheduled_ = false;       // TimerHandle only: still in the loop's heap
+  bool created_in_debug_ = false;  // CPython keeps the repr of a handle cancelled in debug mode
+  std::atomic<bool> cancelled_{false};
+  EventLoop* loop_;
+  Callback callback_;
+  Label label_;
+};
+
+class TimerHandle : public Handle {
+ public:
+  template <class F>
+  static TimerHandleRef make(double when, F&& callback, Label label, EventLoop* loop) {
+    void* block = detail::alloc_handle_block(true);
+    try {
+      return TimerHandleRef::adopt(::new (block) TimerHandle(when, std::forward<F>(callback), std::move(label), loop));
+    } catch (...) {
+      detail::free_handle_block(block, true);
+      throw;
+    }
+  }
+
+  // Absolute time on the loop's clock (loop.time()).
+  double when() const noexcept { return when_; }
+  // TimerHandle.__lt__: compares `when` only (the heap's ordering).
+  friend bool operator<(const TimerHandle& a, const TimerHandle& b) noexcept { return a.when_ < b.when_; }
+
+ private:
+  friend class Handle;
+  friend class EventLoop;
+  template <class F>
+  TimerHandle(double when, F&& callback, Label label, EventLoop* loop)
+      : Handle(std::forward<F>(callback), std::move(label), loop, false, true), when_(when) {}
+  ~TimerHandle() = default;
+
+  double when_;
+};
+
+}  // namespace loopcheck
