@@ -1,0 +1,100 @@
+"""Signal steps: add/remove handlers, raise signals from here, a thread or another process."""
+import os
+import signal
+import subprocess
+
+from runner import step
+from steps_loop import join_thread
+from world import StepError, Unsupported, signal_number
+
+
+def _in_thread(r, s, fn):
+    """Runs fn() here, or in a helper thread with from=thread; re-raises what it raised."""
+    if s.kw.get("from") != "thread":
+        return fn()
+    outcome = []
+
+    def work():
+        try:
+            outcome.append((True, fn()))
+        except BaseException as e:
+            outcome.append((False, e))
+    join_thread(r, work)
+    ok, result = outcome[0]
+    if not ok:
+        raise result
+    return result
+
+
+@step("add_signal_handler")
+def add_signal_handler(r, s):
+    sig = signal_number(s.arg(0, "a signal"))
+    name = s.arg(1, "a callback name")
+    if name == "@coroutine":
+        async def coroutine_handler():
+            pass
+        cb = coroutine_handler
+    else:
+        cb = r.callback(name)
+    _in_thread(r, s, lambda: r.loop.add_signal_handler(sig, cb))
+
+
+@step("remove_signal_handler")
+def remove_signal_handler(r, s):
+    sig = signal_number(s.arg(0, "a signal"))
+    r.rec.returned(s.op, _in_thread(r, s, lambda: r.loop.remove_signal_handler(sig)))
+
+
+@step("kill")
+def kill(r, s):
+    source = s.arg(0, "self, thread or process")
+    sig = signal_number(s.arg(1, "a signal"))
+    count = int(s.kw.get("count", 1))
+    if source == "self":
+        for _ in range(count):
+            os.kill(os.getpid(), sig)
+    elif source == "thread":
+        def work():
+            for _ in range(count):
+                os.kill(os.getpid(), sig)
+        join_thread(r, work)
+    elif source == "process":
+        # A separate process sends the signals; we wait for it without running the loop.
+        argv = [r.world.child_path, "kill", str(os.getpid()), str(sig), str(count)]
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+        try:
+            p.wait(timeout=r.world.seconds(10.0))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            raise StepError("signal-sending child did not finish within its deadline")
+    else:
+        raise StepError("line %d: kill needs self, thread or process, got %r" % (s.line, source))
+
+
+@step("signal_disposition")
+def signal_disposition(r, s):
+    sig = signal_number(s.arg(0, "a signal"))
+    h = signal.getsignal(sig)
+    if h == signal.SIG_DFL:
+        text = "SIG_DFL"
+    elif h == signal.SIG_IGN:
+        text = "SIG_IGN"
+    elif h is signal.default_int_handler:
+        text = "default_int_handler"
+    elif h is None:
+        text = "non-python"
+    else:
+        text = "python-handler"
+    r.rec.returned(s.op, text)
+
+
+@step("cancel_signal_handle")
+def cancel_signal_handle(r, s):
+    sig = signal_number(s.arg(0, "a signal"))
+    table = getattr(r.loop, "_signal_handlers", None)
+    if not isinstance(table, dict):
+        raise Unsupported("the loop exposes no signal handle table to cancel")
+    if sig not in table:
+        raise StepError("line %d: no handler is registered for signal %s" % (s.line, sig))
+    table[sig].cancel()

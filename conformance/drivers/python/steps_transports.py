@@ -1,0 +1,165 @@
+"""Pipe transports and the `NAME.method` steps shared by transports, processes, servers, files."""
+from protocols import RecordingProtocol
+from runner import method, step
+from steps_fds import as_pipe_object, payload
+from world import StepError, Unsupported, signal_number
+
+
+def render_result(r, value):
+    """Return values become tokens: plain values as they are, objects by the name bound to them."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, int, float, str)):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        out = []
+        for v in value:
+            out.extend(render_result(r, v) or ["None"])
+        return out
+    name = r.world.name_of(value)
+    if name is None:
+        for pname, proto in r.world.protocols.items():
+            if proto is value:
+                name = pname
+    return [name if name is not None else "<%s>" % type(value).__name__]
+
+
+def record_result(r, s, value):
+    tokens = render_result(r, value)
+    if tokens is not None:
+        r.rec.returned(s.op, *tokens)
+
+
+def _connect_pipe(r, s, kind):
+    name = s.arg(0, "a transport name")
+    obj = r.world.get(s.arg(1, "an fd name"))
+    pipe = as_pipe_object(obj, "rb" if kind == "read" else "wb")
+    proto = RecordingProtocol(r, name)
+    r.world.protocols[name] = proto
+    connect = r.loop.connect_read_pipe if kind == "read" else r.loop.connect_write_pipe
+
+    def bound(result):
+        r.world.objects[name] = result[0]
+    r.run_async(s, lambda: connect(lambda: proto, pipe), bound)
+
+
+@step("connect_read_pipe")
+def connect_read_pipe(r, s):
+    _connect_pipe(r, s, "read")
+
+
+@step("connect_write_pipe")
+def connect_write_pipe(r, s):
+    _connect_pipe(r, s, "write")
+
+
+@method("close", "abort", "is_closing", "pause_reading", "resume_reading", "is_reading",
+        "write_eof", "can_write_eof", "get_write_buffer_size", "get_write_buffer_limits",
+        "terminate", "kill", "get_returncode", "is_serving", "tell", "is_active", "get_protocol")
+def plain_method(r, s, obj):
+    meth = s.op.rpartition(".")[2]
+    fn = getattr(obj, meth, None)
+    if fn is None:
+        raise Unsupported("%s has no method %s" % (type(obj).__name__, meth))
+    record_result(r, s, fn())
+
+
+@method("write")
+def write(r, s, obj):
+    record_result(r, s, obj.write(payload(s.arg(0, "a byte count or text"))))
+
+
+@method("writelines")
+def writelines(r, s, obj):
+    record_result(r, s, obj.writelines([payload(a) for a in s.args]))
+
+
+@method("set_write_buffer_limits")
+def set_write_buffer_limits(r, s, obj):
+    record_result(r, s, obj.set_write_buffer_limits(**s.kw))
+
+
+@method("send_signal")
+def send_signal(r, s, obj):
+    record_result(r, s, obj.send_signal(signal_number(s.arg(0, "a signal"))))
+
+
+@method("get_pid")
+def get_pid(r, s, obj):
+    pid = obj.get_pid()
+    r.rec.returned(s.op, r.world.pid_names.get(pid, "<pid>"))
+
+
+@method("get_pipe_transport")
+def get_pipe_transport(r, s, obj):
+    record_result(r, s, obj.get_pipe_transport(s.arg(0, "an fd number")) or "None")
+
+
+@method("returncode")
+def returncode(r, s, obj):
+    record_result(r, s, obj.returncode if obj.returncode is not None else "None")
+
+
+@method("enter")
+def enter(r, s, obj):
+    obj.__enter__()
+
+
+@method("exit")
+def exit_(r, s, obj):
+    obj.__exit__(None, None, None)
+
+
+@method("wait")
+def wait(r, s, obj):
+    fn = getattr(obj, "wait", None) or getattr(obj, "_wait", None)
+    if fn is None:
+        raise Unsupported("%s cannot be waited for" % type(obj).__name__)
+    r.run_async(s, fn, lambda rc: r.rec.returned(s.op, rc))
+
+
+@method("communicate")
+def communicate(r, s, obj):
+    data = payload(s.args[0]) if s.args else None
+
+    def done(result):
+        out = []
+        for stream in result:
+            out.extend(["None"] if stream is None else [len(stream), _digest(stream)])
+        r.rec.returned(s.op, *out)
+    r.run_async(s, lambda: obj.communicate(data), done)
+
+
+def _digest(data):
+    from recorder import data_args
+    return data_args(data)[1]
+
+
+@method("wait_closed", "start_serving")
+def server_async(r, s, obj):
+    meth = s.op.rpartition(".")[2]
+    r.run_async(s, getattr(obj, meth), lambda result: record_result(r, s, result))
+
+
+@method("add_child_handler")
+def add_child_handler(r, s, obj):
+    pid = _pid(r, s.arg(0, "a child name"))
+    obj.add_child_handler(pid, r.callback(s.arg(1, "a callback name")))
+
+
+@method("remove_child_handler")
+def remove_child_handler(r, s, obj):
+    record_result(r, s, obj.remove_child_handler(_pid(r, s.arg(0, "a child name"))))
+
+
+@method("attach_loop")
+def attach_loop(r, s, obj):
+    target = s.arg(0, "loop or none")
+    obj.attach_loop(r.loop if target == "loop" else None)
+
+
+def _pid(r, name):
+    for pid, n in r.world.pid_names.items():
+        if n == name:
+            return pid
+    raise StepError("no child process is named %r" % (name,))

@@ -1,0 +1,1 @@
+"""loopcheck conformance harness: scenario language, comparator, runner, matrix."""

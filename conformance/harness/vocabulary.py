@@ -1,0 +1,131 @@
+"""The closed vocabulary of scenario steps.
+
+Each entry names a step, the area it belongs to and a one-line signature used in
+error messages and in the README cheat-sheet. Object methods (`T.write 5`) are
+listed by method name under the kind of object they apply to.
+"""
+
+# op -> (area, signature)
+STEPS = {
+    # loop scheduling
+    "call_soon": ("loop", "call_soon CB"),
+    "call_soon_threadsafe": ("loop", "call_soon_threadsafe CB [from=thread]"),
+    "call_later": ("loop", "call_later DELAY CB"),
+    "call_at": ("loop", "call_at WHEN CB            (WHEN is seconds after the scenario's t0)"),
+    "cancel": ("loop", "cancel CB"),
+    "on": ("loop", "on TARGET: STEP; STEP ...   (actions run when TARGET's event is recorded)"),
+    "run_once": ("loop", "run_once [N]"),
+    "run_for": ("loop", "run_for SECONDS"),
+    "run_until": ("loop", "run_until \"EVENT-GLOB\" [timeout=S]"),
+    "run_forever": ("loop", "run_forever [timeout=S]"),
+    "stop": ("loop", "stop"),
+    "close": ("loop", "close"),
+    "is_running": ("loop", "is_running"),
+    "is_closed": ("loop", "is_closed"),
+    "get_debug": ("loop", "get_debug"),
+    "set_debug": ("loop", "set_debug BOOL"),
+    "block": ("loop", "block SECONDS              (busy-blocks the loop thread)"),
+    "raise": ("loop", "raise EXCTYPE [\"MESSAGE\"]"),
+    "set_exception_handler": ("loop", "set_exception_handler record|default|raising|VALUE"),
+    "call_exception_handler": ("loop", "call_exception_handler \"MESSAGE\" [KEY=VALUE ...]"),
+    # signals
+    "add_signal_handler": ("signals", "add_signal_handler SIG CB|@coroutine [from=thread]"),
+    "remove_signal_handler": ("signals", "remove_signal_handler SIG [from=thread]"),
+    "kill": ("signals", "kill self|thread|process SIG [count=N]"),
+    "signal_disposition": ("signals", "signal_disposition SIG"),
+    "cancel_signal_handle": ("signals", "cancel_signal_handle SIG"),
+    # fds
+    "pipe": ("fds", "pipe R W"),
+    "socketpair": ("fds", "socketpair A B"),
+    "regular_file": ("fds", "regular_file F [size=N] [mode=\"rb\"]"),
+    "devnull": ("fds", "devnull F [mode=r|w]"),
+    "pty": ("fds", "pty MASTER SLAVE"),
+    "write_fd": ("fds", "write_fd FD N|\"TEXT\""),
+    "read_fd": ("fds", "read_fd FD N"),
+    "close_fd": ("fds", "close_fd FD"),
+    "add_reader": ("fds", "add_reader FD CB"),
+    "remove_reader": ("fds", "remove_reader FD"),
+    "add_writer": ("fds", "add_writer FD CB"),
+    "remove_writer": ("fds", "remove_writer FD"),
+    "sink": ("fds", "sink FD                    (background reader that drains FD silently)"),
+    "received": ("fds", "received FD                (bytes drained by sink so far)"),
+    # pipe transports
+    "connect_read_pipe": ("read_pipe", "connect_read_pipe T FD"),
+    "connect_write_pipe": ("write_pipe", "connect_write_pipe T FD"),
+    # subprocess
+    "subprocess_exec": ("subprocess", "subprocess_exec P child MODE... [stdin=] [stdout=] [stderr=]"),
+    "create_subprocess_exec": ("subprocess", "create_subprocess_exec P child MODE... [stdin=] [stdout=] [stderr=]"),
+    "spawn": ("subprocess", "spawn C child MODE...      (plain fork/exec, outside the loop)"),
+    "await_exit": ("subprocess", "await_exit C               (blocks until C is a zombie, without reaping)"),
+    "reap": ("subprocess", "reap C                     (waitpid outside the loop)"),
+    # child watchers (CPython 3.9 - 3.13 API)
+    "set_child_watcher": ("watchers", "set_child_watcher safe|fast|multiloop|threaded|pidfd|none"),
+    "get_child_watcher": ("watchers", "get_child_watcher"),
+    # unix sockets
+    "socket": ("unix_sockets", "socket S [family=unix|inet] [type=stream|dgram] [bind=PATH]"),
+    "stale_socket": ("unix_sockets", "stale_socket PATH"),
+    "path_exists": ("unix_sockets", "path_exists PATH"),
+    "create_unix_server": ("unix_sockets", "create_unix_server S [path=PATH] [sock=S] [start_serving=BOOL] [ssl=BOOL]"),
+    "create_unix_connection": ("unix_sockets", "create_unix_connection C [path=PATH] [sock=S] [server_hostname=\"H\"]"),
+    # sendfile
+    "sock_sendfile": ("sendfile", "sock_sendfile SOCK FILE [offset=N] [count=N] [fallback=BOOL]"),
+    "sendfile": ("sendfile", "sendfile T FILE [offset=N] [count=N] [fallback=BOOL]"),
+}
+
+# method -> signature; applies to `NAME.method` steps on the object NAME names.
+METHODS = {
+    # transports (pipe, subprocess, socket) and servers
+    "close": "X.close",
+    "abort": "T.abort",
+    "is_closing": "T.is_closing",
+    "pause_reading": "T.pause_reading",
+    "resume_reading": "T.resume_reading",
+    "is_reading": "T.is_reading",
+    "write": "T.write N|\"TEXT\"",
+    "writelines": "T.writelines N|\"TEXT\" ...",
+    "write_eof": "T.write_eof",
+    "can_write_eof": "T.can_write_eof",
+    "get_write_buffer_size": "T.get_write_buffer_size",
+    "get_write_buffer_limits": "T.get_write_buffer_limits",
+    "set_write_buffer_limits": "T.set_write_buffer_limits [high=N] [low=N]",
+    "get_protocol": "T.get_protocol",
+    # subprocess transport / Process
+    "send_signal": "P.send_signal SIG",
+    "terminate": "P.terminate",
+    "kill": "P.kill",
+    "get_returncode": "P.get_returncode",
+    "get_pid": "P.get_pid",
+    "get_pipe_transport": "P.get_pipe_transport FD",
+    "wait": "P.wait",
+    "communicate": "P.communicate [N|\"TEXT\"]",
+    "returncode": "P.returncode",
+    # child watcher (the object is named `watcher`)
+    "add_child_handler": "watcher.add_child_handler C CB",
+    "remove_child_handler": "watcher.remove_child_handler C",
+    "attach_loop": "watcher.attach_loop loop|none",
+    "is_active": "watcher.is_active",
+    "enter": "watcher.enter",
+    "exit": "watcher.exit",
+    # servers
+    "is_serving": "S.is_serving",
+    "wait_closed": "S.wait_closed",
+    "start_serving": "S.start_serving",
+    # files
+    "tell": "F.tell",
+}
+
+AREAS = ("loop", "signals", "fds", "read_pipe", "write_pipe", "subprocess", "watchers",
+         "unix_sockets", "sendfile")
+
+# Header keys a scenario may carry; `description` is required.
+HEADER_KEYS = ("description", "pins", "requires", "features", "nondeterministic", "timeout", "info")
+
+
+def is_known(op):
+    """True when `op` is a step name or an `OBJECT.method` call of a known method."""
+    if op in STEPS:
+        return True
+    if "." in op:
+        obj, _, method = op.rpartition(".")
+        return bool(obj) and method in METHODS
+    return False
