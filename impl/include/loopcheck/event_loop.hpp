@@ -265,6 +265,7 @@ class EventLoop {
   void run_ready(std::size_t ntodo);
   void run_handle_debug(Handle& handle);
 
+  void write_to_self_locked() noexcept;
   void make_self_pipe();
   void close_self_pipe() noexcept;
   void read_from_self();
@@ -279,6 +280,7 @@ class EventLoop {
   std::atomic<std::thread::id> thread_id_{};
   std::mutex inbox_mu_;
   std::vector<Handle*> inbox_;  // owned references, guarded by inbox_mu_
+  std::vector<Handle*> inbox_spare_;  // loop thread: swapped with inbox_ when draining
   int csock_ = -1;              // guarded by inbox_mu_ once the loop exists
   int ssock_ = -1;
 
@@ -292,7 +294,6 @@ class EventLoop {
   std::vector<TimerHandle*> scheduled_;   // heapq heap, owned references
   std::vector<FdEntry> fds_;
   EpollSelector selector_;
-  bool selector_closed_ = false;
   ExceptionHandler exception_handler_;
   SelfPipeByteHandler self_pipe_byte_handler_;
   std::vector<std::function<void()>> close_hooks_;

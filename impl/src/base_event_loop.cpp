@@ -1,0 +1,248 @@
+// BaseEventLoop: scheduling, the timer heap, run_forever and one pass (_run_once).
+#include <cstdio>
+
+#include "heapq.hpp"
+#include "loopcheck/event_loop.hpp"
+#include "loopcheck/logger.hpp"
+#include "loopcheck/syscalls.hpp"
+
+namespace loopcheck {
+
+namespace {
+
+// CPython's constants (base_events.py).
+constexpr std::size_t kMinScheduledTimerHandles = 100;
+constexpr double kMinCancelledTimerHandlesFraction = 0.5;
+constexpr double kMaximumSelectTimeout = 24 * 3600;
+
+thread_local EventLoop* t_running_loop = nullptr;
+
+bool timer_less(const TimerHandle* a, const TimerHandle* b) { return *a < *b; }
+
+// Releases the loop's reference to a popped handle when the scope ends, also on exceptions.
+struct HandleRelease {
+  Handle* h;
+  ~HandleRelease() { h->release(); }
+};
+
+}  // namespace
+
+EventLoop* get_running_loop_or_null() noexcept { return t_running_loop; }
+
+EventLoop& get_running_loop() {
+  if (!t_running_loop) throw RuntimeError("no running event loop");
+  return *t_running_loop;
+}
+
+double EventLoop::time() const {
+  struct timespec ts {};
+  syscalls().clock_gettime(CLOCK_MONOTONIC, &ts);
+  // time.monotonic(): integer nanoseconds converted to float seconds.
+  int64_t ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  return static_cast<double>(ns) / 1e9;
+}
+
+void EventLoop::raise_closed() { throw RuntimeError("Event loop is closed"); }
+
+void EventLoop::check_thread() const {
+  std::thread::id owner = thread_id_.load(std::memory_order_acquire);
+  if (owner == std::thread::id()) return;
+  if (owner != std::this_thread::get_id())
+    throw RuntimeError("Non-thread-safe operation invoked on an event loop other than the current one");
+}
+
+void EventLoop::check_running() const {
+  if (is_running()) throw RuntimeError("This event loop is already running");
+  if (t_running_loop != nullptr) throw RuntimeError("Cannot run the event loop while another loop is running");
+}
+
+std::string EventLoop::repr() const {
+  auto b = [](bool v) { return v ? "True" : "False"; };
+  return std::string("<_UnixSelectorEventLoop running=") + b(is_running()) + " closed=" + b(is_closed()) +
+         " debug=" + b(debug_) + ">";
+}
+
+// ---- threadsafe inbox --------------------------------------------------------------------
+
+void EventLoop::post_threadsafe(const HandleRef& handle) {
+  std::lock_guard lock(inbox_mu_);
+  // close() may have won the race since the caller's check.
+  if (closed_.load(std::memory_order_relaxed)) raise_closed();
+  handle->add_ref();
+  inbox_.push_back(handle.get());
+  inbox_nonempty_.store(true, std::memory_order_release);
+  write_to_self_locked();
+}
+
+void EventLoop::drain_inbox() {
+  {
+    std::lock_guard lock(inbox_mu_);
+    inbox_spare_.swap(inbox_);
+    inbox_nonempty_.store(false, std::memory_order_relaxed);
+  }
+  for (Handle* h : inbox_spare_) ready_.push_back(h);
+  inbox_spare_.clear();
+}
+
+// ---- timers --------------------------------------------------------------------------------
+
+void EventLoop::push_timer(TimerHandle* timer) {
+  timer->add_ref();
+  heapq::heappush(scheduled_, timer, timer_less);
+  timer->scheduled_ = true;
+}
+
+void EventLoop::timer_handle_cancelled(TimerHandle& timer) noexcept {
+  if (timer.scheduled_) ++timer_cancelled_count_;
+}
+
+std::vector<TimerHandleRef> EventLoop::scheduled_snapshot() const {
+  std::vector<TimerHandleRef> out;
+  out.reserve(scheduled_.size());
+  for (TimerHandle* t : scheduled_) out.emplace_back(t);
+  return out;
+}
+
+// Step 1 of a pass: drop cancelled timers, in bulk when they are the majority of a big heap.
+void EventLoop::purge_cancelled_timers() {
+  std::size_t sched_count = scheduled_.size();
+  if (sched_count > kMinScheduledTimerHandles &&
+      static_cast<double>(timer_cancelled_count_) / static_cast<double>(sched_count) >
+          kMinCancelledTimerHandlesFraction) {
+    std::vector<TimerHandle*> kept;
+    kept.reserve(sched_count);
+    for (TimerHandle* t : scheduled_) {
+      if (t->cancelled()) {
+        t->scheduled_ = false;
+        t->release();
+      } else {
+        kept.push_back(t);
+      }
+    }
+    heapq::heapify(kept, timer_less);
+    scheduled_.swap(kept);
+    timer_cancelled_count_ = 0;
+    return;
+  }
+  while (!scheduled_.empty() && scheduled_[0]->cancelled()) {
+    --timer_cancelled_count_;
+    TimerHandle* t = heapq::heappop(scheduled_, timer_less);
+    t->scheduled_ = false;
+    t->release();
+  }
+}
+
+// Step 2: 0 when there is work or a stop request, the wait for the first timer (capped at
+// one day), or nullopt (block) when there is nothing to wait for.
+std::optional<double> EventLoop::compute_timeout() {
+  if (!ready_.empty() || stopping_) return 0.0;
+  if (scheduled_.empty()) return std::nullopt;
+  double timeout = scheduled_[0]->when() - time();
+  if (timeout > kMaximumSelectTimeout) return kMaximumSelectTimeout;
+  if (timeout < 0) return 0.0;
+  return timeout;
+}
+
+// Step 5: timers due before now + clock resolution join the ready queue in heap-pop order.
+void EventLoop::move_due_timers() {
+  if (scheduled_.empty()) return;  // no clock read when no timer exists
+  double end_time = time() + clock_resolution_;
+  while (!scheduled_.empty()) {
+    if (scheduled_[0]->when() >= end_time) break;
+    TimerHandle* t = heapq::heappop(scheduled_, timer_less);
+    t->scheduled_ = false;
+    ready_.push_back(t);  // the heap's reference moves to the ready queue
+  }
+}
+
+// ---- running -------------------------------------------------------------------------------
+
+void EventLoop::run_once() {
+  if (inbox_nonempty_.load(std::memory_order_acquire)) drain_inbox();
+  purge_cancelled_timers();
+  std::optional<double> timeout = compute_timeout();
+  const std::vector<SelectorEvent>& events = selector_.select(timeout);
+  // A handle posted from another thread while select waited joins before the I/O handles,
+  // where CPython's direct append to _ready would have put it.
+  if (inbox_nonempty_.load(std::memory_order_acquire)) drain_inbox();
+  process_events(events);
+  move_due_timers();
+  run_ready(ready_.size());
+}
+
+// Step 6: run exactly the handles that are ready now; later ones wait for the next pass.
+void EventLoop::run_ready(std::size_t ntodo) {
+  for (std::size_t i = 0; i < ntodo; ++i) {
+    Handle* h = ready_.pop_front();
+    HandleRelease release{h};
+    if (h->cancelled()) continue;
+    if (debug_)
+      run_handle_debug(*h);
+    else
+      run_handle(*h);
+  }
+}
+
+void EventLoop::run_handle(Handle& handle) {
+  try {
+    handle.invoke();
+  } catch (const SystemExit&) {
+    throw;
+  } catch (const KeyboardInterrupt&) {
+    throw;
+  } catch (...) {
+    ExceptionContext context;
+    context.message = "Exception in callback " + std::string(handle.label());
+    context.exception = std::current_exception();
+    context.handle = HandleRef(&handle);
+    call_exception_handler(context);
+  }
+}
+
+void EventLoop::run_handle_debug(Handle& handle) {
+  double t0 = time();
+  run_handle(handle);
+  double dt = time() - t0;
+  if (dt >= slow_callback_duration_) {
+    char seconds[64];
+    std::snprintf(seconds, sizeof seconds, "%.3f", dt);
+    log(LogLevel::WARNING, "Executing " + handle.repr() + " took " + seconds + " seconds");
+  }
+}
+
+void EventLoop::run_forever() {
+  check_closed();
+  check_running();
+  thread_id_.store(std::this_thread::get_id(), std::memory_order_release);
+  t_running_loop = this;
+  struct Cleanup {
+    EventLoop* loop;
+    ~Cleanup() {
+      loop->stopping_ = false;
+      loop->thread_id_.store(std::thread::id(), std::memory_order_release);
+      t_running_loop = nullptr;
+    }
+  } cleanup{this};
+  for (;;) {
+    run_once();
+    if (stopping_) break;
+  }
+}
+
+void EventLoop::drop_all_handles() noexcept {
+  while (!ready_.empty()) ready_.pop_front()->release();
+  for (TimerHandle* t : scheduled_) {
+    t->scheduled_ = false;
+    t->release();
+  }
+  scheduled_.clear();
+  std::vector<Handle*> inbox;
+  {
+    std::lock_guard lock(inbox_mu_);
+    inbox.swap(inbox_);
+    inbox_nonempty_.store(false, std::memory_order_relaxed);
+  }
+  for (Handle* h : inbox) h->release();
+}
+
+}  // namespace loopcheck
