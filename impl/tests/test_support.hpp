@@ -8,6 +8,7 @@
 
 #include "loopcheck/event_loop.hpp"
 #include "loopcheck/logger.hpp"
+#include "loopcheck/syscalls.hpp"
 
 namespace loopcheck::test {
 
@@ -37,19 +38,25 @@ struct Trace {
   }
 };
 
-// Runs the loop until `done()` is true, with a deadline: a stop callback scheduled for the
-// deadline ends a hung run, and the test then fails on done().
+// Runs passes until `done()` is true or the deadline passes (a timer marks it, so a pass
+// never blocks beyond it). Returns done().
 template <class Pred>
 bool run_until(EventLoop& loop, Pred done, int ms = 2000) {
-  auto timer = loop.call_later(deadline_ms(ms).count() / 1000.0, [&loop] { loop.stop(); }, "deadline");
-  for (;;) {
-    if (done()) break;
-    loop.run_once();
-    if (timer->cancelled() || !loop.scheduled_count()) break;
-  }
-  bool ok = done();
-  timer->cancel();
-  return ok;
+  bool expired = false;
+  TimerHandleRef deadline =
+      loop.call_later(static_cast<double>(deadline_ms(ms).count()) / 1000.0, [&expired] { expired = true; }, "deadline");
+  while (!done() && !expired) loop.run_once();
+  deadline->cancel();
+  return done();
 }
+
+// Real syscalls, with every epoll_wait timeout recorded.
+struct EpollWaitRecorder : RealSyscalls {
+  std::vector<int> timeouts;
+  int epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout_ms) override {
+    timeouts.push_back(timeout_ms);
+    return RealSyscalls::epoll_wait(epfd, events, maxevents, timeout_ms);
+  }
+};
 
 }  // namespace loopcheck::test
