@@ -192,21 +192,23 @@ def _status(code):
 
 
 def expected_for(scenario, impl, run_version=None):
-    """(ExpectedTrace, note) the implementation is judged against, or (None, reason)."""
+    """(ExpectedTrace, CPython version, note) the implementation is judged against,
+    or (None, None, reason)."""
     if not scenario.traces:
-        return None, "scenario has no recording yet (run scripts/record %s)" % scenario.path
+        return None, None, "scenario has no recording yet (run scripts/record %s)" % scenario.path
     if impl.kind == "ref":
-        return scenario.newest_trace()[1], ""
+        v, t = scenario.newest_trace()
+        return t, v, ""
     version = run_version or impl.version
     t = scenario.trace_for(version)
     if t is not None:
-        return t, ""
+        return t, version, ""
     minor = version_key(version)[:2]
     same = [v for tt in scenario.traces for v in tt.versions if version_key(v)[:2] == minor]
     if same:
         v = max(same, key=version_key)
-        return scenario.trace_for(v), "no recording for CPython %s; compared with %s" % (version, v)
-    return None, "no recording for CPython %s (recorded: %s)" % (
+        return scenario.trace_for(v), v, "no recording for CPython %s; compared with %s" % (version, v)
+    return None, None, "no recording for CPython %s (recorded: %s)" % (
         version, ", ".join(v for tt in scenario.traces for v in tt.versions))
 
 
@@ -217,12 +219,13 @@ def judge(scenario, impl, res):
         return Verdict("error", res.reason + _stderr_tail(res), run=res)
     if res.ending == "unsupported":
         return Verdict("unsupported", res.reason, run=res)
-    expected, note = expected_for(scenario, impl, res.versions.get("python"))
+    expected, version, note = expected_for(scenario, impl, res.versions.get("python"))
     if expected is None:
         return Verdict("error" if not scenario.traces else "unsupported", note, run=res)
-    cmp = tr.compare(expected, res.events, scenario.rules())
+    cmp = tr.compare(expected, res.events, scenario.rules(), "expected (CPython %s)" % version,
+                     "actual (%s)" % impl.name)
     verdict = "match" if cmp.ok else "diverges"
-    return Verdict(verdict, note, cmp.diff, expected.versions, run=res)
+    return Verdict(verdict, note, cmp.diff, [version], run=res)
 
 
 def _stderr_tail(res):

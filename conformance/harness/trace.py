@@ -241,7 +241,7 @@ def compare(expected, events, rule_texts=(), expected_label="expected", actual_l
         if isinstance(item, Group):
             n = _match_group(item, events, i)
             if n is None:
-                return _failure(expected, matched, events, i)
+                return _failure(expected, matched, events, i, expected_label, actual_label)
             matched.extend(item.render_lines())
             i += n
         else:
@@ -249,11 +249,11 @@ def compare(expected, events, rule_texts=(), expected_label="expected", actual_l
             while i + n < len(events) and events[i + n] == item.tokens and n < item.hi:
                 n += 1
             if n < item.lo or (i + n < len(events) and events[i + n] == item.tokens):
-                return _failure(expected, matched, events, i)
+                return _failure(expected, matched, events, i, expected_label, actual_label)
             matched.append(item.render())
             i += n
     if i != len(events):
-        return _failure(expected, matched, events, i)
+        return _failure(expected, matched, events, i, expected_label, actual_label)
     return Comparison(True)
 
 
@@ -280,9 +280,8 @@ def _collapse_actual(events):
     return [TraceLine(e, n, n).render() for e, n in out]
 
 
-def _failure(expected, matched, events, i):
+def _failure(expected, matched, events, i, expected_label, actual_label):
     exp_lines = expected.body_lines()
     actual_view = matched + _collapse_actual(events[i:])
-    diff = difflib.unified_diff(exp_lines, actual_view, "expected (CPython %s)" % " ".join(expected.versions),
-                                "actual", n=2, lineterm="")
+    diff = difflib.unified_diff(exp_lines, actual_view, expected_label, actual_label, n=2, lineterm="")
     return Comparison(False, "\n".join(diff), first=len(matched) + 1)

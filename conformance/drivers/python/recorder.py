@@ -27,6 +27,8 @@ class Recorder(object):
         self.active = True
         self.current_line = 0
         self.watch = None          # (glob regex, callback) set by run_until
+        self.texts = []            # every event as text, for run_until
+        self.consumed = 0          # events before this index were seen by an earlier run_until
 
     # -- events ----------------------------------------------------------------------
     def event(self, kind, *args):
@@ -34,11 +36,22 @@ class Recorder(object):
             return
         args = [self.symbolic(a) for a in args]
         self.channel.send({"type": "event", "line": self.current_line, "event": kind, "args": args})
+        text = " ".join([kind] + [str(a) for a in args])
+        self.texts.append(text)
         if self.watch is not None:
-            text = " ".join([kind] + [str(a) for a in args])
             pattern, hit = self.watch
             if pattern.match(text):
+                self.watch = None
+                self.consumed = len(self.texts)
                 hit()
+
+    def seen(self, pattern):
+        """True (and consumed) when an event not yet seen by run_until matches `pattern`."""
+        for i in range(self.consumed, len(self.texts)):
+            if pattern.match(self.texts[i]):
+                self.consumed = i + 1
+                return True
+        return False
 
     def raised(self, op, exc):
         self.event("raised", op, type(exc).__name__, self.text(str(exc)))
@@ -59,7 +72,7 @@ class Recorder(object):
         if w.child_path:
             s = s.replace(w.child_path, "$CHILD")
         s = re.sub(r"0x[0-9a-fA-F]+", "0x?", s)
-        s = re.sub(r"\bfd=(\d+)", lambda m: "fd=" + w.fd_name(int(m.group(1))), s)
+        s = re.sub(r"\b(fd=|File descriptor )(\d+)", lambda m: m.group(1) + w.fd_name(int(m.group(2))), s)
         for pid, name in w.pid_names.items():
             s = re.sub(r"\b%d\b" % pid, name, s)
         return s

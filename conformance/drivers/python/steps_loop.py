@@ -101,7 +101,10 @@ def _glob(text):
 @step("run_until")
 def run_until(r, s):
     target = str(s.arg(0, "an event glob"))
-    r.rec.watch = (_glob(target), r.loop.stop)
+    pattern = _glob(target)
+    if r.rec.seen(pattern):
+        return
+    r.rec.watch = (pattern, r.loop.stop)
     try:
         _, timed_out = r.with_deadline(r.loop.run_forever, r.deadline(s))
     finally:
