@@ -1,0 +1,38 @@
+// Compares a loop under test with the model after a step: what ran, the ready and heap
+// sizes, the cancelled-timer count, and the heap array itself (which fixes the order of
+// every future tie). Returns an empty string when they agree, else what differs.
+#pragma once
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "model/scheduler_model.hpp"
+
+namespace loopcheck::sut {
+
+inline std::string show_ids(const std::vector<model::CallbackId>& ids) {
+  std::ostringstream out;
+  out << '[';
+  for (std::size_t i = 0; i < ids.size(); ++i) out << (i ? " " : "") << "cb" << ids[i];
+  out << ']';
+  return out.str();
+}
+
+template <class Sut>
+std::string compare_with_model(const model::SchedulerModel& expected, const std::vector<model::CallbackId>& expected_ran,
+                               const Sut& actual, const std::vector<model::CallbackId>& actual_ran) {
+  std::ostringstream diff;
+  if (expected_ran != actual_ran) diff << "ran " << show_ids(actual_ran) << ", model ran " << show_ids(expected_ran) << "\n";
+  if (expected.ready_count() != actual.ready_count())
+    diff << "ready_count " << actual.ready_count() << ", model " << expected.ready_count() << "\n";
+  if (expected.scheduled_count() != actual.scheduled_count())
+    diff << "scheduled_count " << actual.scheduled_count() << ", model " << expected.scheduled_count() << "\n";
+  if (expected.timer_cancelled_count() != actual.timer_cancelled_count())
+    diff << "timer_cancelled_count " << actual.timer_cancelled_count() << ", model " << expected.timer_cancelled_count() << "\n";
+  std::vector<model::CallbackId> heap = actual.heap();
+  if (heap != expected.heap()) diff << "heap " << show_ids(heap) << ", model " << show_ids(expected.heap()) << "\n";
+  return diff.str();
+}
+
+}  // namespace loopcheck::sut
