@@ -168,9 +168,10 @@ def set_exception_handler(r, s):
 
 @step("call_exception_handler")
 def call_exception_handler(r, s):
-    context = dict(s.kw)
+    context = {}
     if s.args:
         context["message"] = str(s.args[0])
+    context.update(s.kw)
     for k, v in list(context.items()):
         if isinstance(v, Str):
             context[k] = str(v)

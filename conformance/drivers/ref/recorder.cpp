@@ -1,0 +1,101 @@
+#include "recorder.hpp"
+
+#include "loopcheck/errors.hpp"
+
+namespace loopcheck::ref {
+namespace {
+
+// str(value) as the Python driver renders watched events.
+std::string text_of(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "True" : "False";
+  if (v.is_null()) return "None";
+  return v.dump();
+}
+
+}  // namespace
+
+void Recorder::event(const std::string& kind, nlohmann::json args) {
+  if (!active) return;
+  std::string text = kind;
+  for (const auto& a : args) text += " " + text_of(a);
+  channel_.send({{"type", "event"}, {"line", current_line}, {"event", kind}, {"args", args}});
+  texts_.push_back(text);
+  if (watch_ && std::regex_match(text, watch_->pattern)) {
+    auto hit = std::move(watch_->hit);
+    watch_.reset();
+    consumed_ = texts_.size();
+    hit();
+  }
+}
+
+void Recorder::raised(const std::string& op, const std::exception_ptr& error) {
+  event("raised", {op, exception_type_name(error), exception_message(error)});
+}
+
+void Recorder::returned(const std::string& op, nlohmann::json values) {
+  nlohmann::json args = nlohmann::json::array({op});
+  for (auto& v : values) args.push_back(v);
+  event("returned", std::move(args));
+}
+
+bool Recorder::seen(const std::regex& pattern) {
+  for (std::size_t i = consumed_; i < texts_.size(); ++i) {
+    if (std::regex_match(texts_[i], pattern)) {
+      consumed_ = i + 1;
+      return true;
+    }
+  }
+  return false;
+}
+
+void Recorder::watch(std::regex pattern, std::function<void()> hit) {
+  watch_ = Watch{std::move(pattern), std::move(hit)};
+}
+
+void Recorder::exception_handler(EventLoop&, const ExceptionContext& context) {
+  std::string keys;
+  for (const auto& k : context.keys()) keys += (keys.empty() ? "" : ",") + k;
+  nlohmann::json args = {context.message.value_or("")};
+  if (context.exception) {
+    args.push_back(exception_type_name(context.exception));
+    args.push_back(exception_message(context.exception));
+  } else {
+    args.push_back("None");
+    args.push_back("");
+  }
+  args.push_back(keys);
+  event("exception_handler", std::move(args));
+}
+
+void TraceLogger::log(const LogRecord& record) {
+  nlohmann::json args = {std::string(log_level_name(record.level)), record.message};
+  if (!record.exc_text.empty()) {
+    auto colon = record.exc_text.find(": ");
+    if (colon == std::string::npos) {
+      args.push_back(record.exc_text);
+      args.push_back("");
+    } else {
+      args.push_back(record.exc_text.substr(0, colon));
+      args.push_back(record.exc_text.substr(colon + 2));
+    }
+  }
+  recorder_.event("log", std::move(args));
+}
+
+std::regex glob_regex(const std::string& glob) {
+  std::string re;
+  for (char c : glob) {
+    if (c == '*') {
+      re += "[\\s\\S]*";
+    } else if (std::string("\\^$.|?+()[]{}").find(c) != std::string::npos) {
+      re += '\\';
+      re += c;
+    } else {
+      re += c;
+    }
+  }
+  return std::regex(re);
+}
+
+}  // namespace loopcheck::ref

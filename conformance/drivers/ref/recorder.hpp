@@ -1,0 +1,68 @@
+// Recorder: turns what the loop does into trace events (INTERPRETING.md, section 4), sends
+// each at once, and lets run_until wait for an event.
+#pragma once
+
+#include <exception>
+#include <functional>
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "loopcheck/event_loop.hpp"
+#include "loopcheck/logger.hpp"
+#include "protocol.hpp"
+
+namespace loopcheck::ref {
+
+class Recorder {
+ public:
+  explicit Recorder(Channel& channel) : channel_(channel) {}
+
+  // One trace event: `kind arg...`. Arguments are JSON strings, numbers, booleans or null.
+  void event(const std::string& kind, nlohmann::json args = nlohmann::json::array());
+  // `raised OP TYPE MESSAGE` for an exception an API call threw.
+  void raised(const std::string& op, const std::exception_ptr& error);
+  // `returned OP VALUE...`.
+  void returned(const std::string& op, nlohmann::json values);
+
+  // run_until support: true (and consumed) when an event not yet seen by run_until matches.
+  bool seen(const std::regex& pattern);
+  // Calls `hit` once, right after the next matching event is sent.
+  void watch(std::regex pattern, std::function<void()> hit);
+  void unwatch() { watch_.reset(); }
+
+  // The `record` exception handler: `exception_handler MESSAGE TYPE TEXT KEYS`.
+  void exception_handler(EventLoop& loop, const ExceptionContext& context);
+
+  int current_line = 0;
+  bool active = true;
+
+ private:
+  struct Watch {
+    std::regex pattern;
+    std::function<void()> hit;
+  };
+  Channel& channel_;
+  std::vector<std::string> texts_;
+  std::size_t consumed_ = 0;
+  std::optional<Watch> watch_;
+};
+
+// Sends log records at WARNING and above as `log LEVEL MESSAGE [TYPE TEXT]` events.
+class TraceLogger : public Logger {
+ public:
+  explicit TraceLogger(Recorder& recorder) : recorder_(recorder) {}
+  bool is_enabled_for(LogLevel level) const override { return level >= LogLevel::WARNING; }
+  void log(const LogRecord& record) override;
+
+ private:
+  Recorder& recorder_;
+};
+
+// A `*` glob over a whole event line, as a regex.
+std::regex glob_regex(const std::string& glob);
+
+}  // namespace loopcheck::ref

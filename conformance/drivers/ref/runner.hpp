@@ -1,0 +1,102 @@
+// Runner: executes scenario steps on the reference loop. Steps the reference does not
+// implement yet are answered with Unsupported (never a crash).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "loopcheck/event_loop.hpp"
+#include "recorder.hpp"
+
+namespace loopcheck::ref {
+
+// The implementation (or this driver) lacks a step: reported as `unsupported` with the reason.
+struct Unsupported : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// The scenario is wrong (unknown name, missing argument): reported as a driver error.
+struct StepError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Step {
+  int line = 0;
+  std::string op;
+  nlohmann::json args = nlohmann::json::array();
+  nlohmann::json kw = nlohmann::json::object();
+  std::string target;                 // `on` steps
+  nlohmann::json body = nlohmann::json::array();
+
+  explicit Step(const nlohmann::json& j);
+  const nlohmann::json& arg(std::size_t i, const char* what) const;
+  std::string name(std::size_t i, const char* what) const;
+  bool has_kw(const char* key) const { return kw.contains(key); }
+};
+
+class Runner {
+ public:
+  Runner(EventLoop& loop, Recorder& recorder, double multiplier);
+  ~Runner();
+
+  // Runs steps in order; API exceptions become `raised` events, Unsupported and StepError
+  // propagate to the caller.
+  void execute(const nlohmann::json& steps);
+
+ private:
+  using Handler = void (Runner::*)(const Step&);
+  static const std::map<std::string, Handler>& handlers();
+
+  // events that may trigger `on` actions
+  void fire_callback(const std::string& name);
+  void run_actions(const std::string& target);
+  Callback callback(const std::string& name);
+  Label label(const std::string& name) const { return Label(name + "()"); }
+
+  // running with a deadline: true when the deadline fired
+  bool with_deadline(const std::function<void()>& fn, double seconds);
+  double deadline(const Step& s) const;
+  int fd(const Step& s, std::size_t i) const;
+
+  // loop scheduling
+  void call_soon(const Step& s);
+  void call_soon_threadsafe(const Step& s);
+  void call_later(const Step& s);
+  void call_at(const Step& s);
+  void cancel(const Step& s);
+  void on(const Step& s);
+  void run_once(const Step& s);
+  void run_for(const Step& s);
+  void run_until(const Step& s);
+  void run_forever(const Step& s);
+  void stop(const Step& s);
+  void close(const Step& s);
+  void query(const Step& s);
+  void set_debug(const Step& s);
+  void block(const Step& s);
+  void set_exception_handler(const Step& s);
+  void call_exception_handler(const Step& s);
+  // fds
+  void pipe(const Step& s);
+  void socketpair(const Step& s);
+  void write_fd(const Step& s);
+  void read_fd(const Step& s);
+  void close_fd(const Step& s);
+  void add_io(const Step& s);
+  void remove_io(const Step& s);
+
+  EventLoop& loop_;
+  Recorder& rec_;
+  double multiplier_;
+  double t0_;
+  std::map<std::string, HandleRef> handles_;
+  std::map<std::string, std::vector<nlohmann::json>> actions_;
+  std::map<std::string, int> fds_;
+  std::exception_ptr failure_;   // Unsupported/StepError raised inside a callback
+};
+
+}  // namespace loopcheck::ref
