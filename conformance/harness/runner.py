@@ -93,7 +93,7 @@ def run_driver(command, scenario, impl, child, deadline):
             pass
         _collect(proc, res, start + deadline)
     finally:
-        _finish(proc)
+        _finish(proc, wait=res.ending not in ("timeout", None))
         errfile.seek(0)
         res.stderr = errfile.read().decode("utf-8", "replace")
         errfile.close()
@@ -161,9 +161,10 @@ def _message(res, line):
     return True
 
 
-def _finish(proc):
+def _finish(proc, wait=True):
+    """Lets a finished driver exit (2 s), then kills what is left of its process group."""
     try:
-        proc.wait(timeout=2.0)
+        proc.wait(timeout=2.0 if wait else 0.01)
     except subprocess.TimeoutExpired:
         pass
     if proc.poll() is None:

@@ -294,6 +294,11 @@ def _header_line(sc, path, lineno, key, value):
         for term in value.split():
             if not _REQUIRE.match(term):
                 raise ScenarioError(path, lineno, "bad requirement %r (expected py>=3.12, py<3.12, ...)" % term)
+    if key == "features":
+        known = vocabulary.features()
+        for tag in value.split():
+            if tag not in known:
+                raise ScenarioError(path, lineno, "unknown feature %r (expected one of: %s)" % (tag, ", ".join(known)))
     if key == "timeout":
         try:
             float(value)

@@ -129,3 +129,16 @@ def is_known(op):
         obj, _, method = op.rpartition(".")
         return bool(obj) and method in METHODS
     return False
+
+
+def features():
+    """The closed list of feature tags (conformance/features.txt)."""
+    import os
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "features.txt")
+    tags = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            word = line.split("#", 1)[0].strip()
+            if word:
+                tags.append(word)
+    return tags

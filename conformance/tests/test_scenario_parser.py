@@ -88,6 +88,10 @@ class ParserErrors(unittest.TestCase):
     def test_names_that_look_like_counts_are_refused(self):
         self.assertIn("looks like a trace count", error_of("description: d\ncall_soon x5\n"))
 
+    def test_unknown_feature(self):
+        self.assertIn("t/loop/x.scn:2: unknown feature 'telepathy' (expected one of: signals",
+                      error_of("description: d\nfeatures: signals telepathy\ncall_soon a\n"))
+
     def test_bad_requirement(self):
         self.assertIn("bad requirement 'python>=3'", error_of("description: d\nrequires: python>=3\ncall_soon a\n"))
 
@@ -125,6 +129,18 @@ class RoundTrip(unittest.TestCase):
         self.assertEqual(sc.to_json()["steps"][1],
                          {"line": 3, "op": "t.write", "args": [{"str": "5"}], "kw": {"n": 5}})
         self.assertEqual(sc.area, "loop")
+
+
+
+class Documentation(unittest.TestCase):
+    def test_readme_lists_every_step_and_method(self):
+        from harness import vocabulary
+        with open(os.path.join(os.path.dirname(HERE), "README.md"), encoding="utf-8") as f:
+            readme = f.read()
+        for op in vocabulary.STEPS:
+            self.assertIn("`%s" % op, readme, "README cheat-sheet lacks step %s" % op)
+        for method in vocabulary.METHODS:
+            self.assertIn(".%s" % method, readme, "README cheat-sheet lacks method %s" % method)
 
 
 if __name__ == "__main__":
