@@ -24,6 +24,8 @@ def find(paths):
 def display_path(path):
     """scenarios/loop/x.scn -> loop/x ; others relative to conformance/."""
     rel = os.path.relpath(path, CONFORMANCE)
+    if rel.startswith(".."):
+        rel = path
     if rel.startswith("scenarios" + os.sep):
         rel = rel[len("scenarios") + 1:]
     return rel[:-4] if rel.endswith(".scn") else rel

@@ -37,6 +37,7 @@ class RunResult(object):
         self.reason = ""
         self.stderr = ""
         self.elapsed = 0.0
+        self.deadline = 0.0
 
 
 class Verdict(object):
@@ -71,6 +72,7 @@ def driver_command(impl, ref_driver):
 def run_driver(command, scenario, impl, child, deadline):
     """Starts the driver, sends init + run, collects messages until done or the deadline."""
     res = RunResult()
+    res.deadline = deadline
     tmpdir = tempfile.mkdtemp(prefix="loopcheck-")
     errfile = tempfile.TemporaryFile()
     start = time.monotonic()
@@ -111,7 +113,7 @@ def _collect(proc, res, end):
         while True:
             left = end - time.monotonic()
             if left <= 0:
-                res.ending, res.reason = "timeout", "driver did not finish within %.1f s" % (end - (end - left))
+                res.ending, res.reason = "timeout", "driver did not finish within its %.1f s deadline" % res.deadline
                 return
             if not sel.select(left):
                 continue

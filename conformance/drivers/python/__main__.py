@@ -47,11 +47,11 @@ def main():
         return 2
     try:
         loop, loop_desc = make_loop(init.get("loop", "asyncio"))
+        asyncio.set_event_loop(loop)
     except Exception as e:
         channel.send({"type": "error", "in_reply_to": init.get("msg_id"), "code": 11,
                       "text": "cannot create the loop: %s: %s" % (type(e).__name__, e)})
         return 2
-    asyncio.set_event_loop(loop)
     channel.send({"type": "init_ok", "in_reply_to": init.get("msg_id"), "protocol_version": PROTOCOL_VERSION,
                   "implementation": init.get("implementation", "python"),
                   "versions": {"python": "%d.%d.%d" % sys.version_info[:3], "loop": loop_desc}})
