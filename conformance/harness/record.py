@@ -35,15 +35,28 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
+SUPPORTED_MINORS = ("3.9", "3.10", "3.11", "3.12", "3.13")
+
+
 def interpreters(explicit):
+    """(version, path) to record with; says which supported versions are skipped and why."""
     if not explicit:
-        return registry.all_cpythons()
+        found = registry.all_cpythons()
+        have = set(".".join(v.split(".")[:2]) for v, _ in found)
+        for minor in SUPPORTED_MINORS:
+            if minor not in have:
+                log("record: skipping CPython %s: not installed (pyenv or /usr/bin/python3); "
+                    "its existing traces are kept" % minor)
+        return found
     out = []
     for path in explicit:
         v = registry.python_version(path)
         if v is None:
-            raise SystemExit("record: %s does not run" % path)
-        out.append((v, path))
+            log("record: skipping %s: it does not run" % path)
+        elif version_key(v)[:2] < registry.MIN_PYTHON:
+            log("record: skipping %s: CPython %s is older than 3.9" % (path, v))
+        else:
+            out.append((v, path))
     return out
 
 
