@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
 
-  nlohmann::json out = nlohmann::json::array();
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
   int status = 0;
   for (const auto* w : chosen) {
     auto it = reporter.results().find(w->name);

@@ -29,7 +29,7 @@ class TimerHeap {
 
   void push(double when, Fn fn) {
     heap_.push_back(Timer{when, fn});
-    std::push_heap(heap_.begin(), heap_.end(), later);
+    std::push_heap(heap_.begin(), heap_.end(), Later{});
   }
 
   // Runs passes until the heap is empty: poll with the head's timeout, then run every due
@@ -41,7 +41,7 @@ class TimerHeap {
       const double now = monotonic_now();
       while (!heap_.empty() && heap_.front().when <= now) {
         Fn fn = heap_.front().fn;
-        std::pop_heap(heap_.begin(), heap_.end(), later);
+        std::pop_heap(heap_.begin(), heap_.end(), Later{});
         heap_.pop_back();
         fn();
       }
@@ -49,7 +49,10 @@ class TimerHeap {
   }
 
  private:
-  static bool later(const Timer& a, const Timer& b) noexcept { return a.when > b.when; }
+  // A function object (not a function pointer) so the comparison inlines into the heap code.
+  struct Later {
+    bool operator()(const Timer& a, const Timer& b) const noexcept { return a.when > b.when; }
+  };
   std::vector<Timer> heap_;
 };
 
