@@ -86,6 +86,7 @@ inline std::string show_step(const Step& step) {
     case Step::Kind::Cancel:
     case Step::Kind::CancelMany:
       for (std::size_t i = 0; i < step.targets.size(); ++i) out += (i ? "\n" : "") + std::string("cancel ") + callback_name(step.targets[i]);
+      if (step.targets.empty()) out = "# cancel: nothing to cancel";
       break;
     case Step::Kind::Advance: out = "block " + show_number(step.time); break;
     case Step::Kind::RunOnce: out = "run_once"; break;
