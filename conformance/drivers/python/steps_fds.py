@@ -56,13 +56,17 @@ def pty(r, s):
 
 @step("write_fd")
 def write_fd(r, s):
+    # Never blocks (INTERPRETING.md 5): a full pipe gives a short write or BlockingIOError.
     fd = r.world.fd(s.arg(0, "an fd name"))
+    os.set_blocking(fd, False)
     r.rec.returned(s.op, os.write(fd, payload(s.arg(1, "a byte count or text"))))
 
 
 @step("read_fd")
 def read_fd(r, s):
+    # Never blocks: nothing to read gives BlockingIOError.
     fd = r.world.fd(s.arg(0, "an fd name"))
+    os.set_blocking(fd, False)
     r.rec.returned(s.op, *data_args(os.read(fd, int(s.arg(1, "a byte count")))))
 
 

@@ -354,8 +354,15 @@ void Runner::socketpair(const Step& s) {
   fds_[s.name(1, "a name")] = p[1];
 }
 
+// read_fd and write_fd never block (INTERPRETING.md 5): the fd is made non-blocking first.
+static void set_nonblocking(int fd) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
 void Runner::write_fd(const Step& s) {
   int f = fd(s, 0);
+  set_nonblocking(f);
   const auto& what = s.arg(1, "a byte count or text");
   std::string data = what.is_number_integer() ? pattern(what.get<std::size_t>()) : text_value(what);
   ssize_t n = ::write(f, data.data(), data.size());
@@ -365,6 +372,7 @@ void Runner::write_fd(const Step& s) {
 
 void Runner::read_fd(const Step& s) {
   int f = fd(s, 0);
+  set_nonblocking(f);
   std::string buf(s.arg(1, "a byte count").get<std::size_t>(), '\0');
   ssize_t n = ::read(f, buf.data(), buf.size());
   if (n < 0) OSError::raise_errno(errno);
