@@ -93,14 +93,14 @@ def tokenize(line, stop_at=None):
 
 def render_word(text):
     """Renders one string token: bare when that is unambiguous, else JSON-quoted."""
-    if _BARE_SAFE.match(text) and not _COUNT.match(text) and "=" not in text:
+    if _BARE_SAFE.fullmatch(text) and not _COUNT.fullmatch(text) and "=" not in text:
         return text
     return json.dumps(text)
 
 
 def parse_count(text):
     """`x3` -> (3, 3); `x1..1000` -> (1, 1000); anything else -> None."""
-    m = _COUNT.match(text)
+    m = _COUNT.fullmatch(text)
     if not m:
         return None
     lo = int(m.group(1))

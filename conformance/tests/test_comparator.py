@@ -110,7 +110,7 @@ class Rules(unittest.TestCase):
 
 class Tokens(unittest.TestCase):
     def test_awkward_strings_survive_render_and_parse(self):
-        for text in ("x5", "a b", 'say "hi"', "line\nbreak", "", "#hash", "k=v", "{", "semi;colon"):
+        for text in ("x5", "a b", "70004\n", "x5\n", 'say "hi"', "line\nbreak", "", "#hash", "k=v", "{", "semi;colon"):
             line = tr.TraceLine(["returned", "t.get", text])
             self.assertEqual(tr.parse_trace_line(line.render()).tokens, line.tokens, text)
 
