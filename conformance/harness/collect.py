@@ -47,3 +47,42 @@ def load_all(paths):
 def expects_failure(path):
     """Self-test scenarios named *.fail.scn must diverge from their (deliberately wrong) trace."""
     return ".fail." in os.path.basename(path)
+
+
+EXPECTATIONS = os.path.join(CONFORMANCE, "expectations")
+
+
+def expectations(impl):
+    """Known verdicts for one implementation: {scenario display path or glob: (verdict, why)}.
+
+    conformance/expectations/<impl>.txt holds lines `SCENARIO VERDICT  # why` (VERDICT may list
+    alternatives, `match|diverges`, for a difference that comes and goes), so an accepted
+    difference lives with the implementation that has it, not in the scenario.
+    """
+    import re
+    path = os.path.join(EXPECTATIONS, re.sub(r"[^A-Za-z0-9_.-]", "_", impl) + ".txt")
+    out = {}
+    if not os.path.exists(path):
+        return out
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            text, _, why = line.partition("#")
+            words = text.split()
+            if not words:
+                continue
+            if len(words) != 2:
+                raise SystemExit("%s:%d: expected 'SCENARIO VERDICT  # why'" % (path, n))
+            out[words[0]] = (words[1], why.strip())
+    return out
+
+
+def expected_verdict(table, path):
+    """(verdict, why) the expectations table gives for a scenario, or None."""
+    import fnmatch
+    name = display_path(path)
+    if name in table:
+        return table[name]
+    for pattern, value in table.items():
+        if fnmatch.fnmatchcase(name, pattern):
+            return value
+    return None

@@ -5,7 +5,7 @@ import os
 import sys
 import time
 
-from harness import build, collect, matrix, registry, runner
+from harness import artifacts, build, collect, matrix, registry, runner
 from harness.scenario import ScenarioError
 
 SKIP_RETURN_CODE = 77
@@ -25,7 +25,9 @@ With no --impl: ref, cpython and (when installed) uvloop. With no PATHS: every
 scenario under conformance/scenarios. A Python-hosted implementation is compared
 with the recording of the CPython version that hosts it; ref with the newest.
 Exit status: 0, or 1 when a --require'd implementation diverges, errors or times
-out (or a scenario is malformed), 2 for usage errors. Progress goes to stderr.
+out (or a scenario is malformed), 2 for usage errors. A verdict listed for an
+implementation in conformance/expectations/<impl>.txt is a known, accepted
+difference: shown as "(known)" and not a failure. Progress goes to stderr.
 Environment: LOOPCHECK_TIMEOUT_MULTIPLIER scales every deadline;
 LOOPCHECK_BUILD_DIR picks the CMake build (default build/default)."""
 
@@ -48,6 +50,8 @@ def parse_args(argv):
     p.add_argument("--no-build", action="store_true", help="never run CMake; report what is missing")
     p.add_argument("--ctest", action="store_true",
                    help="one scenario, one implementation: exit 0 match, 1 otherwise, %d unsupported" % SKIP_RETURN_CODE)
+    p.add_argument("--artifacts", metavar="DIR",
+                   help="keep every run's trace.jsonl, trace.txt, verdict.json and stderr.txt under DIR")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     return p.parse_args(argv)
 
@@ -90,9 +94,14 @@ def main(argv=None):
 
     rows, malformed = [], 0
     jobs = []
+    known = dict((n, collect.expectations(n)) for n in names)
     for path, sc in collect.load_all(paths):
         area = os.path.basename(os.path.dirname(path))
         row = matrix.Row(path, area, collect.expects_failure(path))
+        for n in names:
+            k = collect.expected_verdict(known[n], path)
+            if k is not None:
+                row.known[n] = k
         rows.append(row)
         if isinstance(sc, ScenarioError):
             malformed += 1
@@ -119,6 +128,9 @@ def main(argv=None):
                                              verdict.verdict + (" (expected)" if row.expect_failure and verdict.verdict == "diverges" else "")))
     progress("conform: %d runs in %.1f s" % (len(jobs), time.monotonic() - start))
 
+    if args.artifacts:
+        artifacts.write_all(args.artifacts, rows, names)
+        progress("conform: run artefacts under %s" % args.artifacts)
     if args.ctest:
         return _ctest_status(rows, names)
     text = matrix.FORMATS[args.format](rows, names)
@@ -148,6 +160,8 @@ def _ctest_status(rows, names):
         sys.stdout.write(v.diff + "\n")
     if row.expect_failure:
         return 0 if v.verdict == "diverges" else 1
+    if name in row.known:
+        return 0 if row.ok(name) else 1
     if v.verdict == "unsupported":
         return SKIP_RETURN_CODE
     return 0 if v.verdict == "match" else 1

@@ -14,17 +14,24 @@ class Row(object):
         self.area = area
         self.expect_failure = expect_failure
         self.results = {}        # impl -> Verdict
+        self.known = {}          # impl -> (verdict, why) from conformance/expectations/
 
     def ok(self, impl):
         v = self.results[impl].verdict
         if self.expect_failure:
             return v == "diverges"
+        if impl in self.known:
+            return v in self.known[impl][0].split("|")
         return v in ("match", "unsupported")
 
 
 def cell(row, impl):
     v = row.results[impl].verdict
-    return v + " (expected)" if row.expect_failure and v == "diverges" else v
+    if row.expect_failure and v == "diverges":
+        return v + " (expected)"
+    if impl in row.known:
+        return v + " (known)" if row.ok(impl) else "%s (expected %s)" % (v, row.known[impl][0])
+    return v
 
 
 def summary(rows, impls):
@@ -60,7 +67,9 @@ def markdown(rows, impls):
         lines += ["", "## Details", ""]
     for row, impl, v in details:
         against = " vs CPython %s" % " ".join(v.expected_versions) if v.expected_versions else ""
-        lines.append("### %s — %s: %s%s" % (display_path(row.path), impl, v.verdict, against))
+        lines.append("### %s — %s: %s%s" % (display_path(row.path), impl, cell(row, impl), against))
+        if impl in row.known and row.known[impl][1]:
+            lines += ["", "Known: " + row.known[impl][1]]
         if v.reason:
             lines += ["", v.reason]
         if v.diff:

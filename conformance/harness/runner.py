@@ -32,6 +32,7 @@ class RunResult(object):
 
     def __init__(self):
         self.events = []
+        self.raw = []             # every protocol line, as received
         self.versions = {}
         self.ending = None        # done | unsupported | error | timeout | crash | garbage
         self.reason = ""
@@ -127,8 +128,10 @@ def _collect(proc, res, end):
             buf += chunk
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
-                if line.strip() and not _message(res, line):
-                    return
+                if line.strip():
+                    res.raw.append(line.decode("utf-8", "replace"))
+                    if not _message(res, line):
+                        return
             if res.ending is not None:
                 return
     finally:

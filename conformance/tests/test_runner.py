@@ -79,5 +79,28 @@ class Verdicts(unittest.TestCase):
         self.assertIn("unknown name x", v.reason)
 
 
+class KnownDifferences(unittest.TestCase):
+    def test_known_verdicts_are_accepted_and_changes_are_not(self):
+        from harness import matrix
+        row = matrix.Row("/x/scenarios/loop/a.scn", "loop")
+        row.known["impl"] = ("diverges", "why")
+        row.results["impl"] = runner.Verdict("diverges")
+        self.assertTrue(row.ok("impl"))
+        self.assertEqual(matrix.cell(row, "impl"), "diverges (known)")
+        row.results["impl"] = runner.Verdict("match")
+        self.assertFalse(row.ok("impl"))
+        self.assertEqual(matrix.cell(row, "impl"), "match (expected diverges)")
+        row.known["impl"] = ("match|diverges", "flaky")
+        self.assertTrue(row.ok("impl"))
+
+    def test_unknown_divergence_fails_require(self):
+        from harness import matrix
+        row = matrix.Row("/x/scenarios/loop/a.scn", "loop")
+        row.results["impl"] = runner.Verdict("diverges")
+        self.assertFalse(row.ok("impl"))
+        row.results["impl"] = runner.Verdict("unsupported")
+        self.assertTrue(row.ok("impl"))
+
+
 if __name__ == "__main__":
     unittest.main()
