@@ -24,7 +24,7 @@ constexpr double kStepDeadline = 5.0;
   if (type == "TypeError") throw TypeError(message);
   if (type == "RuntimeError") throw RuntimeError(message);
   if (type == "AttributeError") throw AttributeError(message);
-  if (type == "KeyError") throw KeyError(message);
+  if (type == "KeyError") throw KeyError(py_repr(message));  // str(KeyError(k)) is repr(k)
   if (type == "NotImplementedError") throw NotImplementedError(message);
   if (type == "KeyboardInterrupt") throw KeyboardInterrupt(message);
   if (type == "SystemExit") throw SystemExit(message.empty() ? 0 : std::stoi(message));
