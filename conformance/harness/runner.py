@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 
 from harness import trace as tr
@@ -89,11 +90,10 @@ def run_driver(command, scenario, impl, child, deadline):
                 "loop": impl.loop, "child": child, "tmpdir": tmpdir, "timeout_multiplier": multiplier(),
                 "scenario": scenario.path}
         run = {"type": "run", "msg_id": 2, "scenario": scenario.to_json()}
-        try:
-            proc.stdin.write((json.dumps(init) + "\n" + json.dumps(run) + "\n").encode())
-            proc.stdin.close()
-        except (BrokenPipeError, OSError):
-            pass
+        # A thread writes, so a driver that never reads stdin cannot block the harness.
+        payload = (json.dumps(init) + "\n" + json.dumps(run) + "\n").encode()
+        writer = threading.Thread(target=_feed, args=(proc.stdin, payload), daemon=True)
+        writer.start()
         _collect(proc, res, start + deadline)
     finally:
         _finish(proc, wait=res.ending not in ("timeout", None))
@@ -103,6 +103,14 @@ def run_driver(command, scenario, impl, child, deadline):
         shutil.rmtree(tmpdir, ignore_errors=True)
         res.elapsed = time.monotonic() - start
     return res
+
+
+def _feed(pipe, payload):
+    try:
+        pipe.write(payload)
+        pipe.close()
+    except (BrokenPipeError, OSError, ValueError):
+        pass
 
 
 def _collect(proc, res, end):
@@ -121,7 +129,12 @@ def _collect(proc, res, end):
             chunk = os.read(fd, 65536)
             if not chunk:
                 if res.ending is None:
-                    code = proc.wait()
+                    try:
+                        code = proc.wait(timeout=max(0.0, end - time.monotonic()))
+                    except subprocess.TimeoutExpired:
+                        res.ending = "timeout"
+                        res.reason = "driver closed stdout without finishing and did not exit within its %.1f s deadline" % res.deadline
+                        return
                     res.ending = "crash"
                     res.reason = "driver exited with %s before finishing" % _status(code)
                 return

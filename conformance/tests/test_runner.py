@@ -69,6 +69,19 @@ class Verdicts(unittest.TestCase):
         self.assertEqual(v.verdict, "timeout")
         self.assertLess(time.monotonic() - start, 10)
 
+    def test_closed_stdout_then_hang_is_a_timeout(self):
+        v = judge(INIT_OK + "import os, time\nos.close(1)\ntime.sleep(60)\n", deadline=1.0)
+        self.assertEqual(v.verdict, "timeout")
+        self.assertIn("closed stdout", v.reason)
+
+    def test_driver_that_never_reads_stdin(self):
+        cmd = [sys.executable, "-c", "import time; time.sleep(60)"]
+        big = scenario.parse("description: d\n" + "call_soon a\n" * 20000, "t/loop/big.scn")
+        start = time.monotonic()
+        res = runner.run_driver(cmd, big, IMPL, "/bin/true", 1.0)
+        self.assertEqual(res.ending, "timeout")
+        self.assertLess(time.monotonic() - start, 10)
+
     def test_driver_that_cannot_start(self):
         res = runner.run_driver(["/nonexistent/driver"], SCENARIO, IMPL, "/bin/true", 5.0)
         self.assertEqual(runner.judge(SCENARIO, IMPL, res).verdict, "error")
