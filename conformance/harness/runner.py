@@ -83,8 +83,10 @@ def run_driver(command, scenario, impl, child, deadline):
                                 start_new_session=True, cwd=tmpdir)
     except OSError as e:
         res.ending, res.reason = "crash", "cannot start driver %s: %s" % (command[0], e)
+        errfile.close()
         shutil.rmtree(tmpdir, ignore_errors=True)
         return res
+    writer = None
     try:
         init = {"type": "init", "msg_id": 1, "protocol_version": 1, "implementation": impl.name,
                 "loop": impl.loop, "child": child, "tmpdir": tmpdir, "timeout_multiplier": multiplier(),
@@ -97,6 +99,8 @@ def run_driver(command, scenario, impl, child, deadline):
         _collect(proc, res, start + deadline)
     finally:
         _finish(proc, wait=res.ending not in ("timeout", None))
+        if writer is not None:
+            writer.join(5.0)   # the driver is gone, so a pending write fails at once
         errfile.seek(0)
         res.stderr = errfile.read().decode("utf-8", "replace")
         errfile.close()
@@ -108,9 +112,13 @@ def run_driver(command, scenario, impl, child, deadline):
 def _feed(pipe, payload):
     try:
         pipe.write(payload)
-        pipe.close()
     except (BrokenPipeError, OSError, ValueError):
         pass
+    finally:
+        try:
+            pipe.close()
+        except (BrokenPipeError, OSError):
+            pass
 
 
 def _collect(proc, res, end):

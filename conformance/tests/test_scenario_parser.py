@@ -143,5 +143,24 @@ class Documentation(unittest.TestCase):
             self.assertIn(".%s" % method, readme, "README cheat-sheet lacks method %s" % method)
 
 
+
+class PythonDriverCoverage(unittest.TestCase):
+    def test_python_driver_implements_the_whole_vocabulary(self):
+        import importlib
+        import sys
+        from harness import vocabulary
+        driver = os.path.join(os.path.dirname(HERE), "drivers", "python")
+        sys.path.insert(0, driver)
+        try:
+            runner = importlib.import_module("runner")
+            for name in ("steps_loop", "steps_signals", "steps_fds", "steps_transports", "steps_process", "steps_sockets"):
+                importlib.import_module(name)
+        finally:
+            sys.path.remove(driver)
+        missing = sorted(set(vocabulary.STEPS) - set(runner.HANDLERS) - {"raise"})
+        self.assertEqual(missing, [], "steps without a Python driver handler")
+        self.assertEqual(sorted(set(vocabulary.METHODS) - set(runner.METHODS)), [], "methods without a handler")
+
+
 if __name__ == "__main__":
     unittest.main()
