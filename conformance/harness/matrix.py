@@ -45,12 +45,28 @@ def summary(rows, impls):
 
 
 def _details(rows, impls):
-    """(row, impl, verdict) for every cell worth explaining, in matrix order."""
+    """(row, impl, verdict) for every divergence, error and timeout, in matrix order."""
     for row in rows:
         for impl in impls:
             v = row.results[impl]
-            if v.verdict != "match" and (v.diff or v.reason):
+            if v.verdict not in ("match", "unsupported") and (v.diff or v.reason):
                 yield row, impl, v
+
+
+def unsupported_reasons(rows, impls):
+    """{impl: [(reason, count)]}, most frequent first: why scenarios could not run."""
+    import re
+    out = {}
+    for impl in impls:
+        counts = {}
+        for row in rows:
+            v = row.results[impl]
+            if v.verdict == "unsupported":
+                reason = re.sub(r"^line \d+: ", "", v.reason) or "(no reason given)"
+                counts[reason] = counts.get(reason, 0) + 1
+        if counts:
+            out[impl] = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return out
 
 
 def markdown(rows, impls):
@@ -62,6 +78,11 @@ def markdown(rows, impls):
         total = sum(counts.values())
         lines.append("- **%s**: %d/%d match; %s" % (impl, counts["match"], total,
                                                   ", ".join("%d %s" % (n, v) for v, n in counts.items() if n and v != "match") or "no other verdicts"))
+    reasons = unsupported_reasons(rows, impls)
+    if reasons:
+        lines += ["", "## Unsupported", ""]
+        for impl, items in reasons.items():
+            lines += ["- **%s**: %s" % (impl, "; ".join("%s (%d)" % kv for kv in items))]
     details = list(_details(rows, impls))
     if details:
         lines += ["", "## Details", ""]
@@ -104,13 +125,20 @@ def as_html(rows, impls):
         cells = []
         for i in impls:
             v = row.results[i].verdict
-            link = "<a href='#d%d-%s'>%s</a>" % (n, e(i), e(cell(row, i))) if v != "match" else e(cell(row, i))
+            link = "<a href='#d%d-%s'>%s</a>" % (n, e(i), e(cell(row, i))) if v not in ("match", "unsupported") else e(cell(row, i))
             cells.append("<td style='background:%s'>%s</td>" % (_COLORS[v], link))
         out.append("<tr><td>%s</td>%s</tr>" % (e(display_path(row.path)), "".join(cells)))
     out.append("</table><h2>Summary</h2><ul>")
     for impl, counts in summary(rows, impls).items():
         out.append("<li><b>%s</b>: %s</li>" % (e(impl), e(", ".join("%d %s" % (c, v) for v, c in counts.items() if c))))
-    out.append("</ul><h2>Details</h2>")
+    out.append("</ul>")
+    reasons = unsupported_reasons(rows, impls)
+    if reasons:
+        out.append("<h2>Unsupported</h2><ul>")
+        for impl, items in reasons.items():
+            out.append("<li><b>%s</b>: %s</li>" % (e(impl), e("; ".join("%s (%d)" % kv for kv in items))))
+        out.append("</ul>")
+    out.append("<h2>Details</h2>")
     index = dict((id(r), n) for n, r in enumerate(rows))
     for row, impl, v in _details(rows, impls):
         out.append("<h3 id='d%d-%s'>%s — %s: %s</h3>" % (index[id(row)], e(impl), e(display_path(row.path)), e(impl), e(v.verdict)))
