@@ -17,7 +17,15 @@ constexpr double kMaximumSelectTimeout = 24 * 3600;
 
 thread_local EventLoop* t_running_loop = nullptr;
 
-bool timer_less(const TimerHandle* a, const TimerHandle* b) { return *a < *b; }
+// TimerHandle.__lt__ on the copies of `when` kept in the heap array (a function object, so
+// the heap code inlines it).
+struct TimerLess {
+  template <class Entry>
+  bool operator()(const Entry& a, const Entry& b) const noexcept {
+    return a.when < b.when;
+  }
+};
+constexpr TimerLess timer_less{};
 
 // Releases the loop's reference to a popped handle when the scope ends, also on exceptions.
 struct HandleRelease {
@@ -88,7 +96,7 @@ void EventLoop::drain_inbox() {
 
 void EventLoop::push_timer(TimerHandle* timer) {
   timer->add_ref();
-  heapq::heappush(scheduled_, timer, timer_less);
+  heapq::heappush(scheduled_, TimerEntry{timer->when(), timer}, timer_less);
   timer->scheduled_ = true;
 }
 
@@ -99,7 +107,7 @@ void EventLoop::timer_handle_cancelled(TimerHandle& timer) noexcept {
 std::vector<TimerHandleRef> EventLoop::scheduled_snapshot() const {
   std::vector<TimerHandleRef> out;
   out.reserve(scheduled_.size());
-  for (TimerHandle* t : scheduled_) out.emplace_back(t);
+  for (const TimerEntry& e : scheduled_) out.emplace_back(e.timer);
   return out;
 }
 
@@ -109,14 +117,14 @@ void EventLoop::purge_cancelled_timers() {
   if (sched_count > kMinScheduledTimerHandles &&
       static_cast<double>(timer_cancelled_count_) / static_cast<double>(sched_count) >
           kMinCancelledTimerHandlesFraction) {
-    std::vector<TimerHandle*> kept;
+    std::vector<TimerEntry> kept;
     kept.reserve(sched_count);
-    for (TimerHandle* t : scheduled_) {
-      if (t->cancelled()) {
-        t->scheduled_ = false;
-        t->release();
+    for (const TimerEntry& e : scheduled_) {
+      if (e.timer->cancelled()) {
+        e.timer->scheduled_ = false;
+        e.timer->release();
       } else {
-        kept.push_back(t);
+        kept.push_back(e);
       }
     }
     heapq::heapify(kept, timer_less);
@@ -124,9 +132,9 @@ void EventLoop::purge_cancelled_timers() {
     timer_cancelled_count_ = 0;
     return;
   }
-  while (!scheduled_.empty() && scheduled_[0]->cancelled()) {
+  while (!scheduled_.empty() && scheduled_[0].timer->cancelled()) {
     --timer_cancelled_count_;
-    TimerHandle* t = heapq::heappop(scheduled_, timer_less);
+    TimerHandle* t = heapq::heappop(scheduled_, timer_less).timer;
     t->scheduled_ = false;
     t->release();
   }
@@ -137,7 +145,7 @@ void EventLoop::purge_cancelled_timers() {
 std::optional<double> EventLoop::compute_timeout() {
   if (!ready_.empty() || stopping_) return 0.0;
   if (scheduled_.empty()) return std::nullopt;
-  double timeout = scheduled_[0]->when() - time();
+  double timeout = scheduled_[0].when - time();
   if (timeout > kMaximumSelectTimeout) return kMaximumSelectTimeout;
   if (timeout < 0) return 0.0;
   return timeout;
@@ -148,8 +156,8 @@ void EventLoop::move_due_timers() {
   if (scheduled_.empty()) return;  // no clock read when no timer exists
   double end_time = time() + clock_resolution_;
   while (!scheduled_.empty()) {
-    if (scheduled_[0]->when() >= end_time) break;
-    TimerHandle* t = heapq::heappop(scheduled_, timer_less);
+    if (scheduled_[0].when >= end_time) break;
+    TimerHandle* t = heapq::heappop(scheduled_, timer_less).timer;
     t->scheduled_ = false;
     ready_.push_back(t);  // the heap's reference moves to the ready queue
   }
@@ -176,27 +184,36 @@ void EventLoop::run_ready(std::size_t ntodo) {
     Handle* h = ready_.pop_front();
     HandleRelease release{h};
     if (h->cancelled()) continue;
-    if (debug_)
+    if (debug_) {
       run_handle_debug(*h);
-    else
-      run_handle(*h);
+      continue;
+    }
+    try {
+      h->invoke();
+    } catch (...) {
+      report_callback_exception(*h);
+    }
   }
 }
 
 void EventLoop::run_handle(Handle& handle) {
   try {
     handle.invoke();
-  } catch (const SystemExit&) {
-    throw;
-  } catch (const KeyboardInterrupt&) {
-    throw;
   } catch (...) {
-    ExceptionContext context;
-    context.message = "Exception in callback " + std::string(handle.label());
-    context.exception = std::current_exception();
-    context.handle = HandleRef(&handle);
-    call_exception_handler(context);
+    report_callback_exception(handle);
   }
+}
+
+// Handle._run's except clause; called inside a catch block. SystemExit and
+// KeyboardInterrupt go on propagating.
+void EventLoop::report_callback_exception(Handle& handle) {
+  std::exception_ptr exc = std::current_exception();
+  if (is_system_exit_or_keyboard_interrupt(exc)) throw;
+  ExceptionContext context;
+  context.message = "Exception in callback " + std::string(handle.label());
+  context.exception = std::move(exc);
+  context.handle = HandleRef(&handle);
+  call_exception_handler(context);
 }
 
 void EventLoop::run_handle_debug(Handle& handle) {
@@ -231,9 +248,9 @@ void EventLoop::run_forever() {
 
 void EventLoop::drop_all_handles() noexcept {
   while (!ready_.empty()) ready_.pop_front()->release();
-  for (TimerHandle* t : scheduled_) {
-    t->scheduled_ = false;
-    t->release();
+  for (const TimerEntry& e : scheduled_) {
+    e.timer->scheduled_ = false;
+    e.timer->release();
   }
   scheduled_.clear();
   std::vector<Handle*> inbox;

@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <mutex>
+#include <new>
+#include <vector>
 
 #include "loopcheck/event_loop.hpp"
 #include "loopcheck/pyrepr.hpp"
@@ -10,80 +13,137 @@
 namespace loopcheck {
 
 namespace detail {
+
+thread_local constinit HandlePool t_handle_pool{};
+
 namespace {
 
-// ASan must see every allocation and free to catch a use after free; TSan keeps the pool, so
-// blocks crossing threads through it are checked too.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kPooling = false;
-#else
-constexpr bool kPooling = true;
-#endif
+constexpr std::size_t kCacheLine = 64;
+constexpr std::size_t kSlabBlocks = 512;
 
-constexpr std::size_t kMaxPooledBlocks = 1 << 16;
+constexpr std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+constexpr std::size_t kBlockSize[2] = {round_up(sizeof(Handle), alignof(Handle)),
+                                       round_up(sizeof(TimerHandle), alignof(TimerHandle))};
 
-struct FreeBlock {
-  FreeBlock* next;
+// Slabs and blocks of exited threads, shared by all threads. Never destroyed: handles may
+// be released during static destruction, and the slabs stay reachable for leak checkers.
+struct SharedBlocks {
+  std::mutex mu;
+  std::vector<void*> slabs;
+  std::vector<void*> spare[2];
 };
-
-// One free list per block size and thread. A block freed on a thread whose pool is already
-// gone (thread exit) goes straight back to the heap.
-struct FreeList {
-  FreeBlock* head = nullptr;
-  std::size_t count = 0;
-  ~FreeList();
-};
-
-thread_local bool t_pools_dead = false;  // trivially destructible: valid during thread exit
-
-struct Pools {
-  FreeList lists[2];
-  ~Pools() { t_pools_dead = true; }
-};
-
-thread_local Pools t_pools;
-
-FreeList::~FreeList() {
-  while (head) {
-    FreeBlock* b = head;
-    head = b->next;
-    ::operator delete(b);
-  }
+SharedBlocks& shared_blocks() {
+  static SharedBlocks* shared = new SharedBlocks;
+  return *shared;
 }
 
-std::size_t block_size(bool timer) {
-  return std::max(timer ? sizeof(TimerHandle) : sizeof(Handle), sizeof(FreeBlock));
+void push_block(HandlePool& pool, bool timer, void* block) {
+  if (pool.count[timer] == pool.capacity[timer]) {
+    std::size_t capacity = pool.capacity[timer] ? pool.capacity[timer] * 2 : 2 * kSlabBlocks;
+    void* grown = std::realloc(pool.blocks[timer], capacity * sizeof(void*));
+    if (!grown) throw std::bad_alloc();
+    pool.blocks[timer] = static_cast<void**>(grown);
+    pool.capacity[timer] = capacity;
+  }
+  pool.blocks[timer][pool.count[timer]++] = block;
+}
+
+// Gives this thread's blocks to the spare list when the thread exits.
+struct PoolCleanup {
+  bool armed = false;
+  ~PoolCleanup() {
+    HandlePool& pool = t_handle_pool;
+    pool.closed = true;
+    SharedBlocks& shared = shared_blocks();
+    std::lock_guard lock(shared.mu);
+    for (int i = 0; i < 2; ++i) {
+      shared.spare[i].insert(shared.spare[i].end(), pool.blocks[i], pool.blocks[i] + pool.count[i]);
+      std::free(pool.blocks[i]);
+      pool.blocks[i] = nullptr;
+      pool.count[i] = pool.capacity[i] = 0;
+    }
+  }
+};
+thread_local PoolCleanup t_pool_cleanup;
+
+// Refills an empty pool from the spare list, or from a new slab.
+void refill(HandlePool& pool, bool timer) {
+  if (!pool.registered) {
+    t_pool_cleanup.armed = true;  // touching it registers its destructor for this thread
+    pool.registered = true;
+  }
+  SharedBlocks& shared = shared_blocks();
+  {
+    std::lock_guard lock(shared.mu);
+    std::vector<void*>& spare = shared.spare[timer];
+    if (!spare.empty()) {
+      std::size_t take = std::min(spare.size(), kSlabBlocks);
+      for (std::size_t i = 0; i < take; ++i) push_block(pool, timer, spare[spare.size() - 1 - i]);
+      spare.resize(spare.size() - take);
+      return;
+    }
+  }
+  auto* slab = static_cast<unsigned char*>(::operator new(kSlabBlocks * kBlockSize[timer], std::align_val_t{kCacheLine}));
+  {
+    std::lock_guard lock(shared.mu);
+    shared.slabs.push_back(slab);
+  }
+  // Pushed in reverse, so blocks are handed out in address order.
+  for (std::size_t i = kSlabBlocks; i-- > 0;) push_block(pool, timer, slab + i * kBlockSize[timer]);
 }
 
 }  // namespace
 
-void* alloc_handle_block(bool timer) {
-  if (kPooling && !t_pools_dead) {
-    FreeList& list = t_pools.lists[timer];
-    if (FreeBlock* b = list.head) {
-      list.head = b->next;
-      --list.count;
+void* alloc_handle_block_slow(bool timer) {
+  if constexpr (!kPoolHandles) return ::operator new(kBlockSize[timer]);
+  HandlePool& pool = t_handle_pool;
+  if (pool.closed) {
+    // A handle made during thread exit: take one block from the shared lists.
+    SharedBlocks& shared = shared_blocks();
+    std::lock_guard lock(shared.mu);
+    if (!shared.spare[timer].empty()) {
+      void* b = shared.spare[timer].back();
+      shared.spare[timer].pop_back();
       return b;
     }
+    auto* slab = static_cast<unsigned char*>(::operator new(kBlockSize[timer], std::align_val_t{kCacheLine}));
+    shared.slabs.push_back(slab);
+    return slab;
   }
-  return ::operator new(block_size(timer));
+  refill(pool, timer);
+  return pool.blocks[timer][--pool.count[timer]];
 }
 
-void free_handle_block(void* block, bool timer) noexcept {
-  if (kPooling && !t_pools_dead) {
-    FreeList& list = t_pools.lists[timer];
-    if (list.count < kMaxPooledBlocks) {
-      list.head = ::new (block) FreeBlock{list.head};
-      ++list.count;
+void free_handle_block_slow(void* block, bool timer) noexcept {
+  if constexpr (!kPoolHandles) {
+    ::operator delete(block);
+    return;
+  }
+  HandlePool& pool = t_handle_pool;
+  if (!pool.closed) {
+    try {
+      if (!pool.registered) {
+        t_pool_cleanup.armed = true;
+        pool.registered = true;
+      }
+      push_block(pool, timer, block);
       return;
+    } catch (...) {
+      // Out of memory for the pointer array: fall through to the shared list.
     }
   }
-  ::operator delete(block);
+  SharedBlocks& shared = shared_blocks();
+  std::lock_guard lock(shared.mu);
+  try {
+    shared.spare[timer].push_back(block);
+  } catch (...) {
+    // Nowhere to keep it: the block stays in its slab, unused.
+  }
 }
 
 }  // namespace detail
 
-void Handle::init_debug_repr() noexcept { created_in_debug_ = loop_ != nullptr && loop_->get_debug(); }
+bool Handle::loop_debug(const EventLoop* loop) noexcept { return loop != nullptr && loop->get_debug(); }
 
 void Handle::destroy() const noexcept {
   Handle* self = const_cast<Handle*>(this);
@@ -125,17 +185,10 @@ std::string Handle::repr() const {
   return out;
 }
 
-void Handle::invoke() {
-  if (cancelled()) return;
-  struct RunningGuard {
-    Handle* h;
-    ~RunningGuard() {
-      h->running_ = false;
-      if (!h->threadsafe_ && h->cancelled()) h->callback_.reset();
-    }
-  } guard{this};
-  running_ = true;
-  callback_();
-}
+}  // namespace loopcheck
 
+namespace loopcheck {
+// A handle fits one cache line: a batch of a million call_soon() touches as little memory as
+// possible.
+static_assert(sizeof(void*) != 8 || sizeof(Handle) == 64, "Handle grew past one cache line");
 }  // namespace loopcheck

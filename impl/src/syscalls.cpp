@@ -5,7 +5,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <atomic>
 
 namespace loopcheck {
 
@@ -45,23 +44,15 @@ int RealSyscalls::sigaction(int signum, const struct sigaction* act, struct siga
 int RealSyscalls::clock_gettime(clockid_t clock, struct timespec* ts) { return ::clock_gettime(clock, ts); }
 int RealSyscalls::clock_getres(clockid_t clock, struct timespec* res) { return ::clock_getres(clock, res); }
 
-RealSyscalls& real_syscalls() noexcept {
-  static RealSyscalls real;
-  return real;
-}
-
-namespace {
-std::atomic<Syscalls*> g_current{nullptr};
-}  // namespace
-
-Syscalls& syscalls() noexcept {
-  Syscalls* s = g_current.load(std::memory_order_acquire);
-  return s ? *s : real_syscalls();
-}
+namespace detail {
+// Constant-initialized: usable from any static constructor, no guard on each call.
+constinit RealSyscalls g_real_syscalls;
+constinit std::atomic<Syscalls*> g_current_syscalls{&g_real_syscalls};
+}  // namespace detail
 
 Syscalls* set_syscalls(Syscalls* replacement) noexcept {
-  Syscalls* previous = g_current.exchange(replacement, std::memory_order_acq_rel);
-  return previous ? previous : &real_syscalls();
+  if (!replacement) replacement = &detail::g_real_syscalls;
+  return detail::g_current_syscalls.exchange(replacement, std::memory_order_acq_rel);
 }
 
 }  // namespace loopcheck

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <string>
@@ -17,7 +19,9 @@ namespace loopcheck {
 
 class Callback {
  public:
-  static constexpr std::size_t kInlineSize = 48;
+  // 32 bytes inline (four pointers' worth of captures) keeps a Handle within one cache line.
+  static constexpr std::size_t kInlineSize = 32;
+  static constexpr std::size_t kInlineAlign = alignof(void*);
 
   Callback() noexcept = default;
 
@@ -53,11 +57,13 @@ class Callback {
     if (ops_) {
       const Ops* ops = ops_;
       ops_ = nullptr;
-      ops->destroy(storage_);
+      if (ops->destroy) ops->destroy(storage_);
     }
   }
 
  private:
+  // move and destroy are null for trivially copyable inline callables (copied as bytes,
+  // nothing to destroy), which keeps the common small lambda free of indirect calls.
   struct Ops {
     void (*invoke)(void*);
     void (*move)(void* from, void* to) noexcept;  // move-construct into `to`, destroy `from`
@@ -66,19 +72,21 @@ class Callback {
 
   template <class Fn>
   static constexpr bool fits_inline() {
-    return sizeof(Fn) <= kInlineSize && alignof(Fn) <= alignof(std::max_align_t) &&
+    return sizeof(Fn) <= kInlineSize && alignof(Fn) <= kInlineAlign &&
            std::is_nothrow_move_constructible_v<Fn>;
   }
 
   template <class Fn>
   static constexpr Ops inline_ops = {
       [](void* p) { (*std::launder(static_cast<Fn*>(p)))(); },
-      [](void* from, void* to) noexcept {
-        Fn* src = std::launder(static_cast<Fn*>(from));
-        ::new (to) Fn(std::move(*src));
-        src->~Fn();
-      },
-      [](void* p) noexcept { std::launder(static_cast<Fn*>(p))->~Fn(); },
+      std::is_trivially_copyable_v<Fn> ? nullptr
+                                       : +[](void* from, void* to) noexcept {
+                                           Fn* src = std::launder(static_cast<Fn*>(from));
+                                           ::new (to) Fn(std::move(*src));
+                                           src->~Fn();
+                                         },
+      std::is_trivially_destructible_v<Fn> ? nullptr
+                                           : +[](void* p) noexcept { std::launder(static_cast<Fn*>(p))->~Fn(); },
   };
 
   template <class Fn>
@@ -90,21 +98,24 @@ class Callback {
 
   void take(Callback& other) noexcept {
     if (other.ops_) {
-      other.ops_->move(other.storage_, storage_);
+      if (other.ops_->move)
+        other.ops_->move(other.storage_, storage_);
+      else
+        std::memcpy(storage_, other.storage_, kInlineSize);
       ops_ = other.ops_;
       other.ops_ = nullptr;
     }
   }
 
-  alignas(std::max_align_t) unsigned char storage_[kInlineSize];
   const Ops* ops_ = nullptr;
+  alignas(kInlineAlign) unsigned char storage_[kInlineSize];
 };
 
 // The text shown for a callback where CPython shows `name(args)`: in "Exception in callback
 // <label>", in `<Handle <label>>`, in "Executing <Handle <label>> took ...".
 //
-// A string literal is kept by pointer (no allocation); any other text is copied. An empty
-// Label shows as kDefaultLabel.
+// A string literal is kept by pointer (no allocation); any other text is copied to the
+// heap. An empty Label shows as kDefaultLabel. The Label is one tagged pointer wide.
 class Label {
  public:
   static constexpr std::string_view kDefaultLabel = "<callback>";
@@ -112,34 +123,51 @@ class Label {
   Label() noexcept = default;
   // String literals only: the array must outlive every handle that uses the label.
   template <std::size_t N>
-  Label(const char (&literal)[N]) noexcept : static_(literal), static_len_(N - 1) {}  // NOLINT
-  Label(std::string text) : owned_(std::make_unique<std::string>(std::move(text))) {}  // NOLINT
-  Label(std::string_view text) : owned_(std::make_unique<std::string>(text)) {}        // NOLINT
+  Label(const char (&literal)[N]) noexcept : bits_(reinterpret_cast<std::uintptr_t>(literal)) {}  // NOLINT
+  Label(std::string text) : bits_(own(std::move(text))) {}                                         // NOLINT
+  Label(std::string_view text) : bits_(own(std::string(text))) {}                                  // NOLINT
 
-  Label(Label&&) noexcept = default;
-  Label& operator=(Label&&) noexcept = default;
-  Label(const Label& other) { *this = other; }
-  Label& operator=(const Label& other) {
+  Label(Label&& other) noexcept : bits_(std::exchange(other.bits_, 0)) {}
+  Label& operator=(Label&& other) noexcept {
     if (this != &other) {
-      static_ = other.static_;
-      static_len_ = other.static_len_;
-      owned_ = other.owned_ ? std::make_unique<std::string>(*other.owned_) : nullptr;
+      release();
+      bits_ = std::exchange(other.bits_, 0);
     }
     return *this;
   }
+  Label(const Label& other) : bits_(other.owned() ? own(*other.owned()) : other.bits_) {}
+  Label& operator=(const Label& other) {
+    if (this != &other) *this = Label(other);
+    return *this;
+  }
+  ~Label() { release(); }
 
-  bool empty() const noexcept { return !owned_ && static_len_ == 0; }
+  bool empty() const noexcept { return view_raw().empty(); }
   // The text to show (kDefaultLabel when empty).
   std::string_view view() const noexcept {
-    if (owned_) return owned_->empty() ? kDefaultLabel : std::string_view(*owned_);
-    return static_len_ ? std::string_view(static_, static_len_) : kDefaultLabel;
+    std::string_view v = view_raw();
+    return v.empty() ? kDefaultLabel : v;
   }
   std::string str() const { return std::string(view()); }
 
  private:
-  const char* static_ = nullptr;
-  std::size_t static_len_ = 0;
-  std::unique_ptr<std::string> owned_;
+  // Literals may sit at any address, so the tag is the top bit, never set in a user-space
+  // pointer on Linux.
+  static constexpr std::uintptr_t kOwnedTag = std::uintptr_t{1} << (sizeof(std::uintptr_t) * 8 - 1);
+
+  static std::uintptr_t own(std::string text) {
+    return reinterpret_cast<std::uintptr_t>(new std::string(std::move(text))) | kOwnedTag;
+  }
+  const std::string* owned() const noexcept {
+    return (bits_ & kOwnedTag) ? reinterpret_cast<const std::string*>(bits_ & ~kOwnedTag) : nullptr;
+  }
+  std::string_view view_raw() const noexcept {
+    if (const std::string* s = owned()) return *s;
+    return bits_ ? std::string_view(reinterpret_cast<const char*>(bits_)) : std::string_view();
+  }
+  void release() noexcept { delete owned(); }
+
+  std::uintptr_t bits_ = 0;  // 0, a literal's address, or (owned std::string*) | kOwnedTag
 };
 
 }  // namespace loopcheck

@@ -78,7 +78,7 @@ class EventLoop {
     check_closed();
     if (debug_) check_thread();
     if (inbox_nonempty_.load(std::memory_order_acquire)) drain_inbox();
-    HandleRef h = Handle::make(std::forward<F>(callback), std::move(label), this);
+    HandleRef h = Handle::create(std::forward<F>(callback), std::move(label), this, false, debug_);
     h->add_ref();
     ready_.push_back(h.get());
     return h;
@@ -111,7 +111,7 @@ class EventLoop {
     if (!when) throw TypeError("when cannot be None");
     check_closed();
     if (debug_) check_thread();
-    TimerHandleRef t = TimerHandle::make(*when, std::forward<F>(callback), std::move(label), this);
+    TimerHandleRef t = TimerHandle::create(*when, std::forward<F>(callback), std::move(label), this, debug_);
     push_timer(t.get());
     return t;
   }
@@ -264,6 +264,7 @@ class EventLoop {
   void move_due_timers();
   void run_ready(std::size_t ntodo);
   void run_handle_debug(Handle& handle);
+  [[gnu::cold]] void report_callback_exception(Handle& handle);
 
   void write_to_self_locked() noexcept;
   void make_self_pipe();
@@ -291,7 +292,13 @@ class EventLoop {
   double clock_resolution_ = 1e-9;
   std::size_t timer_cancelled_count_ = 0;
   RingQueue<Handle*> ready_;              // owned references
-  std::vector<TimerHandle*> scheduled_;   // heapq heap, owned references
+  // heapq heap, owned references; `when` is copied next to the pointer so that comparisons
+  // stay inside the array.
+  struct TimerEntry {
+    double when;
+    TimerHandle* timer;
+  };
+  std::vector<TimerEntry> scheduled_;
   std::vector<FdEntry> fds_;
   EpollSelector selector_;
   ExceptionHandler exception_handler_;

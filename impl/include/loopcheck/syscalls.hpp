@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <atomic>
 #include <csignal>
 #include <ctime>
 
@@ -78,10 +79,15 @@ class RealSyscalls : public Syscalls {
   int clock_getres(clockid_t clock, struct timespec* res) override;
 };
 
+namespace detail {
+extern RealSyscalls g_real_syscalls;
+extern std::atomic<Syscalls*> g_current_syscalls;
+}  // namespace detail
+
 // The process-wide real implementation.
-RealSyscalls& real_syscalls() noexcept;
+inline RealSyscalls& real_syscalls() noexcept { return detail::g_real_syscalls; }
 // The current implementation (real_syscalls() unless replaced).
-Syscalls& syscalls() noexcept;
+inline Syscalls& syscalls() noexcept { return *detail::g_current_syscalls.load(std::memory_order_acquire); }
 // Replaces the current implementation (nullptr restores the real one); returns the previous.
 Syscalls* set_syscalls(Syscalls* replacement) noexcept;
 
