@@ -88,7 +88,9 @@ class SchedulerModel {
       if (handles_[id].cancelled) continue;
       ran.push_back(id);
       log_.push_back(id);
+      running_ = id;
       perform(handles_[id].actions);
+      running_ = kNoParent;
     }
     return ran;
   }
@@ -111,6 +113,9 @@ class SchedulerModel {
   }
   double when(CallbackId id) const { return handles_.at(id).when; }
   const std::vector<Action>& actions(CallbackId id) const { return handles_.at(id).actions; }
+  // The callback whose action created `id`, or kNoParent for one the program created.
+  static constexpr CallbackId kNoParent = UINT32_MAX;
+  CallbackId parent(CallbackId id) const { return handles_.at(id).parent; }
   // Nothing left that could ever run.
   bool idle() const noexcept { return ready_.empty() && heap_.empty(); }
   // How many passes rebuilt the heap (lets tests show they reach that path).
@@ -123,6 +128,7 @@ class SchedulerModel {
     bool scheduled = false;  // timers only: still in the heap
     double when = 0;
     std::vector<Action> actions;
+    CallbackId parent = kNoParent;
   };
 
   // TimerHandle.__lt__: deadlines only.
@@ -133,7 +139,7 @@ class SchedulerModel {
   Earlier earlier() const { return Earlier{&handles_}; }
 
   CallbackId new_handle(bool timer, double when, std::vector<Action> actions) {
-    handles_.push_back(HandleState{timer, false, false, when, std::move(actions)});
+    handles_.push_back(HandleState{timer, false, false, when, std::move(actions), running_});
     return static_cast<CallbackId>(handles_.size() - 1);
   }
 
@@ -189,6 +195,7 @@ class SchedulerModel {
   std::vector<CallbackId> heap_;
   std::size_t cancelled_count_ = 0;
   std::size_t heap_rebuilds_ = 0;
+  CallbackId running_ = kNoParent;
   std::vector<CallbackId> log_;
 };
 

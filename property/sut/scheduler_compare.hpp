@@ -3,6 +3,8 @@
 // every future tie). Returns an empty string when they agree, else what differs.
 #pragma once
 
+#include <initializer_list>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -19,6 +21,19 @@ inline std::string show_ids(const std::vector<model::CallbackId>& ids) {
   return out.str();
 }
 
+// Callbacks created by other callbacks' actions are numbered in creation order too; this
+// says whose child each one mentioned is (per the model).
+inline std::string children_legend(const model::SchedulerModel& m, std::initializer_list<const std::vector<model::CallbackId>*> lists) {
+  std::set<model::CallbackId> seen;
+  std::ostringstream out;
+  for (const auto* ids : lists)
+    for (model::CallbackId id : *ids)
+      if (id < m.handle_count() && m.parent(id) != model::SchedulerModel::kNoParent && seen.insert(id).second)
+        out << (seen.size() == 1 ? "children: " : ", ") << "cb" << id << " from cb" << m.parent(id);
+  if (!seen.empty()) out << "\n";
+  return out.str();
+}
+
 template <class Sut>
 std::string compare_with_model(const model::SchedulerModel& expected, const std::vector<model::CallbackId>& expected_ran,
                                const Sut& actual, const std::vector<model::CallbackId>& actual_ran) {
@@ -32,6 +47,7 @@ std::string compare_with_model(const model::SchedulerModel& expected, const std:
     diff << "timer_cancelled_count " << actual.timer_cancelled_count() << ", model " << expected.timer_cancelled_count() << "\n";
   std::vector<model::CallbackId> heap = actual.heap();
   if (heap != expected.heap()) diff << "heap " << show_ids(heap) << ", model " << show_ids(expected.heap()) << "\n";
+  if (diff.tellp() > 0) diff << children_legend(expected, {&expected_ran, &actual_ran, &heap, &expected.heap()});
   return diff.str();
 }
 
