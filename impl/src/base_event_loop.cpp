@@ -67,7 +67,7 @@ void EventLoop::check_running() const {
 std::string EventLoop::repr() const {
   auto b = [](bool v) { return v ? "True" : "False"; };
   return std::string("<_UnixSelectorEventLoop running=") + b(is_running()) + " closed=" + b(is_closed()) +
-         " debug=" + b(debug_) + ">";
+         " debug=" + b(get_debug()) + ">";
 }
 
 // ---- threadsafe inbox --------------------------------------------------------------------
@@ -184,7 +184,7 @@ void EventLoop::run_ready(std::size_t ntodo) {
     Handle* h = ready_.pop_front();
     HandleRelease release{h};
     if (h->cancelled()) continue;
-    if (debug_) {
+    if (get_debug()) {
       run_handle_debug(*h);
       continue;
     }

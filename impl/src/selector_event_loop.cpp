@@ -93,7 +93,7 @@ void EventLoop::write_to_self_locked() noexcept {
   do {
     n = syscalls().send(csock_, &kNul, 1, MSG_NOSIGNAL);
   } while (n < 0 && errno == EINTR);
-  if (n < 0 && debug_) {
+  if (n < 0 && get_debug()) {
     int err = errno;
     try {
       log(LogLevel::DEBUG, "Fail to write a null byte into the self-pipe socket",
@@ -241,7 +241,7 @@ void EventLoop::close() {
   if (is_closed()) return;
   close_self_pipe();
   // BaseEventLoop.close
-  if (debug_) log(LogLevel::DEBUG, "Close " + repr());
+  if (get_debug()) log(LogLevel::DEBUG, "Close " + repr());
   {
     std::lock_guard lock(inbox_mu_);
     closed_.store(true, std::memory_order_release);

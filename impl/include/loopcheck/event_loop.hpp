@@ -76,9 +76,10 @@ class EventLoop {
   template <class F>
   HandleRef call_soon(F&& callback, Label label = {}) {
     check_closed();
-    if (debug_) check_thread();
+    bool debug = get_debug();
+    if (debug) check_thread();
     if (inbox_nonempty_.load(std::memory_order_acquire)) drain_inbox();
-    HandleRef h = Handle::create(std::forward<F>(callback), std::move(label), this, false, debug_);
+    HandleRef h = Handle::create(std::forward<F>(callback), std::move(label), this, false, debug);
     h->add_ref();
     ready_.push_back(h.get());
     return h;
@@ -110,8 +111,9 @@ class EventLoop {
   TimerHandleRef call_at(std::optional<double> when, F&& callback, Label label = {}) {
     if (!when) throw TypeError("when cannot be None");
     check_closed();
-    if (debug_) check_thread();
-    TimerHandleRef t = TimerHandle::create(*when, std::forward<F>(callback), std::move(label), this, debug_);
+    bool debug = get_debug();
+    if (debug) check_thread();
+    TimerHandleRef t = TimerHandle::create(*when, std::forward<F>(callback), std::move(label), this, debug);
     push_timer(t.get());
     return t;
   }
@@ -179,8 +181,8 @@ class EventLoop {
 
   // ---- debug mode -------------------------------------------------------------------------
 
-  void set_debug(bool enabled) noexcept { debug_ = enabled; }
-  bool get_debug() const noexcept { return debug_; }
+  void set_debug(bool enabled) noexcept { debug_.store(enabled, std::memory_order_relaxed); }
+  bool get_debug() const noexcept { return debug_.load(std::memory_order_relaxed); }
   // Debug mode logs WARNING 'Executing %s took %.3f seconds' for callbacks at least this
   // slow (default 0.1 s).
   double slow_callback_duration() const noexcept { return slow_callback_duration_; }
@@ -287,7 +289,7 @@ class EventLoop {
 
   // loop-thread state
   bool stopping_ = false;
-  bool debug_ = false;
+  std::atomic<bool> debug_{false};  // also read by call_soon_threadsafe callers
   double slow_callback_duration_ = 0.1;
   double clock_resolution_ = 1e-9;
   std::size_t timer_cancelled_count_ = 0;
