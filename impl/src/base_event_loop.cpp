@@ -92,6 +92,17 @@ void EventLoop::drain_inbox() {
   inbox_spare_.clear();
 }
 
+void EventLoop::add_callback(const HandleRef& handle) {
+  if (handle->cancelled()) return;
+  handle->add_ref();
+  ready_.push_back(handle.get());
+}
+
+void EventLoop::add_callback_signalsafe(const HandleRef& handle) {
+  add_callback(handle);
+  write_to_self();
+}
+
 // ---- timers --------------------------------------------------------------------------------
 
 void EventLoop::push_timer(TimerHandle* timer) {

@@ -158,3 +158,17 @@ TEST(SelfPipe, ReaderDrainsMoreThanOneChunk) {
   loop.run_once();  // data is ready: the pass does not block
   EXPECT_EQ(n, 10000u);
 }
+
+TEST(SelfPipe, AddCallbackQueuesAnExistingHandleAgain) {
+  // The path a signal takes: one handle, queued once per received signal byte.
+  EventLoop loop;
+  int runs = 0;
+  HandleRef h = Handle::make([&] { ++runs; }, "_sig_handler()", &loop);
+  loop.set_self_pipe_byte_handler([&](unsigned char) { loop.add_callback_signalsafe(h); });
+  const unsigned char data[] = {10, 10};
+  ASSERT_EQ(send(loop.self_pipe_write_fd(), data, sizeof data, 0), 2);
+  ASSERT_TRUE(run_until(loop, [&] { return runs == 2; }));
+  h->cancel();
+  loop.add_callback(h);
+  EXPECT_EQ(loop.ready_count(), 0u) << "a cancelled handle is not queued";
+}

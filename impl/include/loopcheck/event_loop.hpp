@@ -232,6 +232,11 @@ class EventLoop {
   void process_self_data(const unsigned char* data, std::size_t len);
   // loop._write_to_self(): one NUL byte, failures swallowed. Safe from any thread.
   void write_to_self() noexcept;
+  // CPython's _add_callback: queues an existing handle (a signal handler's, say) unless it
+  // is cancelled. Loop thread only.
+  void add_callback(const HandleRef& handle);
+  // _add_callback_signalsafe: add_callback(), then write_to_self() to wake the poll.
+  void add_callback_signalsafe(const HandleRef& handle);
   // Runs at the end of close(), in registration order (after the selector is closed).
   void add_close_hook(std::function<void()> hook) { close_hooks_.push_back(std::move(hook)); }
 
