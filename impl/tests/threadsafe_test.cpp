@@ -172,3 +172,25 @@ TEST(SelfPipe, AddCallbackQueuesAnExistingHandleAgain) {
   loop.add_callback(h);
   EXPECT_EQ(loop.ready_count(), 0u) << "a cancelled handle is not queued";
 }
+
+TEST(CallSoonThreadsafe, RacingCloseEitherQueuesOrRaisesClosed) {
+  // A producer keeps posting while the loop runs a little and closes: every call either
+  // queues (and is dropped by close) or raises 'Event loop is closed'; nothing leaks.
+  auto loop = std::make_unique<EventLoop>();
+  std::atomic<bool> saw_closed{false};
+  std::atomic<int> posted{0};
+  std::thread producer([&] {
+    for (int i = 0; i < 100000 && !saw_closed; ++i) {
+      try {
+        loop->call_soon_threadsafe([] {});
+        ++posted;
+      } catch (const RuntimeError& e) {
+        if (e.message() == "Event loop is closed") saw_closed = true;
+      }
+    }
+  });
+  run_until(*loop, [&] { return posted.load() > 100; });
+  loop->close();
+  producer.join();
+  EXPECT_TRUE(saw_closed || posted.load() == 100000);
+}
