@@ -166,3 +166,40 @@ TEST(Future, DoneCallbackExceptionGoesToHandlerWithLabel) {
   EXPECT_EQ(records[0].message, "Exception in callback on_done()\nhandle: <Handle on_done()>");
   EXPECT_EQ(records[0].exc_text, "ValueError: cb failed");
 }
+
+TEST(Future, ExceptionNeverRetrievedIsReportedWhenLastReferenceGoes) {
+  loopcheck::test::CapturedLog log;
+  EventLoop loop;
+  {
+    Future<int> f = loop.create_future<int>();
+    f.set_exception(ValueError("lost"));
+  }
+  {
+    Future<int> seen = loop.create_future<int>();
+    seen.set_exception(ValueError("seen"));
+    EXPECT_NE(seen.exception(), nullptr);
+  }
+  {
+    Future<int> cancelled = loop.create_future<int>();
+    cancelled.cancel();
+  }
+  auto records = log.warnings();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].level, LogLevel::ERROR);
+  EXPECT_EQ(records[0].message,
+            "Future exception was never retrieved\nfuture: <Future finished exception=ValueError('lost')>");
+  EXPECT_EQ(records[0].exc_text, "ValueError: lost");
+}
+
+TEST(Future, NeverRetrievedAfterLoopIsGoneIsSilent) {
+  loopcheck::test::CapturedLog log;
+  Future<int> f;
+  {
+    EventLoop loop;
+    f = loop.create_future<int>();
+    f.set_exception(ValueError("late"));
+    loop.close();
+  }
+  f = Future<int>();
+  EXPECT_TRUE(log.warnings().empty());
+}

@@ -124,6 +124,9 @@ class Label {
   // String literals only: the array must outlive every handle that uses the label.
   template <std::size_t N>
   Label(const char (&literal)[N]) noexcept : bits_(reinterpret_cast<std::uintptr_t>(literal)) {}  // NOLINT
+  // A writable char array is no literal (it may be a stack buffer): pass a std::string.
+  template <std::size_t N>
+  Label(char (&buffer)[N]) = delete;  // NOLINT
   Label(std::string text) : bits_(own(std::move(text))) {}                                         // NOLINT
   Label(std::string_view text) : bits_(own(std::string(text))) {}                                  // NOLINT
 

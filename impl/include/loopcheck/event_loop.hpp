@@ -24,6 +24,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -197,6 +198,9 @@ class EventLoop {
   template <class T = void>
   Future<T> create_future();
 
+  // Expires when the loop is destroyed (futures use it to know whether the loop is there).
+  std::weak_ptr<const void> lifetime_token() const noexcept { return lifetime_; }
+
   // ---- inspection (CPython's private attributes, for tests, properties and fuzzers) -------
 
   std::size_t ready_count() const noexcept { return ready_.size(); }           // len(_ready)
@@ -281,6 +285,8 @@ class EventLoop {
   HandleRef add_io(int fd, Callback callback, Label label, bool writer);
   bool remove_io(int fd, bool writer);
   void drop_all_handles() noexcept;
+
+  std::shared_ptr<const void> lifetime_ = std::make_shared<int>(0);
 
   // state shared with other threads
   std::atomic<bool> closed_{false};

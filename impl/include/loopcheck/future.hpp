@@ -6,9 +6,12 @@
 // InvalidStateError('Result is not set.'), ('Exception is not set.'), ('invalid state');
 // result() and exception() of a cancelled future raise CancelledError(<cancel message>).
 //
-// Not mirrored: the "Future exception was never retrieved" report at destruction, and
-// reference cycles (a done callback capturing its own future) are only broken when the
-// future completes, since there is no cycle collector.
+// When the last reference to a future whose exception was never retrieved (result(),
+// exception() or cancel()) goes away, the loop's exception handler gets {'message': 'Future
+// exception was never retrieved', 'exception': exc, 'future': <repr>}, as CPython's
+// Future.__del__ does -- unless the loop is gone by then. Reference cycles (a done callback
+// capturing its own future) are only broken when the future completes: there is no cycle
+// collector.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +31,10 @@
 namespace loopcheck {
 
 enum class FutureState { PENDING, CANCELLED, FINISHED };
+
+// Future.__del__'s report, if the loop still exists. Never throws.
+void report_never_retrieved(const std::weak_ptr<const void>& loop_alive, EventLoop& loop,
+                            const std::exception_ptr& exception) noexcept;
 
 // Future's cb=[...] text in its repr, from the done callbacks' labels (CPython's
 // _format_callbacks): `a()`, `a(), b()`, `a(), <2 more>, d()`.
@@ -169,8 +176,12 @@ class Future {
     Label label;
   };
   struct State {
-    explicit State(EventLoop& l) : loop(&l) {}
+    explicit State(EventLoop& l) : loop(&l), loop_alive(l.lifetime_token()) {}
+    ~State() {
+      if (log_traceback && exception) report_never_retrieved(loop_alive, *loop, exception);
+    }
     EventLoop* loop;
+    std::weak_ptr<const void> loop_alive;
     FutureState state = FutureState::PENDING;
     std::optional<Stored> value;
     std::exception_ptr exception;
