@@ -127,9 +127,6 @@ class Label {
   // A writable char array is no literal (it may be a stack buffer): pass a std::string.
   template <std::size_t N>
   Label(char (&buffer)[N]) = delete;  // NOLINT
-  // A writable char array is no literal (it may be a stack buffer): pass a std::string.
-  template <std::size_t N>
-  Label(char (&buffer)[N]) = delete;
   Label(std::string text) : bits_(own(std::move(text))) {}                                         // NOLINT
   Label(std::string_view text) : bits_(own(std::string(text))) {}                                  // NOLINT
 
