@@ -44,6 +44,10 @@ namespace loopcheck {
 template <class T>
 class Future;
 
+namespace detail {
+struct SignalTable;  // src/signal_handlers.cpp
+}
+
 // A transport that owns an fd (CPython's loop._transports entry). While it is registered and
 // not closing, the public add_reader/remove_reader/add_writer/remove_writer on that fd raise
 // RuntimeError('File descriptor %r is used by transport %r').
@@ -211,6 +215,27 @@ class EventLoop {
   bool is_stopping() const noexcept { return stopping_; }
   const EpollSelector& selector() const noexcept { return selector_; }
 
+  // ---- signals (src/signal_handlers.cpp; process-wide parts in signals.hpp) -----------------
+
+  // loop.add_signal_handler(sig, callback). Order of checks: ValueError('invalid signal
+  // number %d'), RuntimeError('Event loop is closed'), set_wakeup_fd from a non-main thread
+  // -> RuntimeError('set_wakeup_fd only works in main thread of the main interpreter'). Then
+  // the handle replaces any previous one for `sig` and the C-level handler is installed with
+  // SA_RESTART; EINVAL (SIGKILL, SIGSTOP) -> RuntimeError('sig %d cannot be caught') after
+  // undoing the registration (and turning the wakeup fd off if no handler is left). Each
+  // delivery queues the same handle one pass after the pass that read its byte.
+  void add_signal_handler(int sig, Callback callback, Label label = {});
+  // loop.remove_signal_handler(sig): false if none is registered; else the entry is deleted,
+  // SIG_DFL restored (loopcheck_default_int_handler for SIGINT), the wakeup fd turned off
+  // when it was the last one, true. From a non-main thread: ValueError('signal only works in
+  // main thread of the main interpreter') after the entry is deleted.
+  bool remove_signal_handler(int sig);
+  // loop._signal_handlers.get(sig): the stored handle (cancel it to unregister on the next
+  // delivery), or null.
+  HandleRef signal_handler(int sig) const noexcept;
+  // list(loop._signal_handlers): registered signals in registration order.
+  std::vector<int> signal_handler_signals() const;
+
   // ---- seams for the rest of the Unix loop --------------------------------------------------
 
   // CPython's _add_reader/_remove_reader/_add_writer/_remove_writer: no transport check;
@@ -285,6 +310,9 @@ class EventLoop {
   HandleRef add_io(int fd, Callback callback, Label label, bool writer);
   bool remove_io(int fd, bool writer);
   void drop_all_handles() noexcept;
+  // signals (src/signal_handlers.cpp)
+  void handle_signal(int sig);
+  void report_wakeup_failures(detail::SignalTable& table);
 
   std::shared_ptr<const void> lifetime_ = std::make_shared<int>(0);
 
@@ -317,6 +345,7 @@ class EventLoop {
   ExceptionHandler exception_handler_;
   SelfPipeByteHandler self_pipe_byte_handler_;
   std::vector<std::function<void()>> close_hooks_;
+  std::shared_ptr<detail::SignalTable> signals_;  // created by the first add_signal_handler
 };
 
 // The loop running in this thread, or nullptr (asyncio._get_running_loop()).
