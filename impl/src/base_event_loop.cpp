@@ -177,6 +177,7 @@ void EventLoop::move_due_timers() {
 // ---- running -------------------------------------------------------------------------------
 
 void EventLoop::run_once() {
+  check_closed();  // CPython's _run_once would fail on the dropped selector instead
   if (inbox_nonempty_.load(std::memory_order_acquire)) drain_inbox();
   purge_cancelled_timers();
   std::optional<double> timeout = compute_timeout();

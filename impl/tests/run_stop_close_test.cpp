@@ -302,3 +302,9 @@ TEST(Loop, TimeIsMonotonicSeconds) {
   EXPECT_GE(loop.time(), t);
   EXPECT_EQ(loop.clock_resolution(), 1e-9);
 }
+
+TEST(Close, RunOnceOnClosedLoopRaises) {
+  EventLoop loop;
+  loop.close();
+  EXPECT_EQ(raised([&] { loop.run_once(); }), "RuntimeError: Event loop is closed");
+}

@@ -155,7 +155,8 @@ class EventLoop {
   void close();
 
   // One pass (CPython's _run_once); run_forever calls it in a loop. Tests and fuzzers may
-  // call it directly on a loop that is not running.
+  // call it directly on a loop that is not running. RuntimeError('Event loop is closed') on
+  // a closed loop.
   void run_once();
 
   // ---- I/O callbacks ----------------------------------------------------------------------
