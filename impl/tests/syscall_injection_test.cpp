@@ -221,3 +221,47 @@ TEST(SyscallInjection, TimerJustWithinClockResolutionIsDue) {
   loop.run_once();
   EXPECT_EQ(fired, 1);
 }
+
+namespace {
+
+struct FailingSetup : RealSyscalls {
+  int socketpair_errno = 0;
+  int epoll_create_errno = 0;
+  int socketpair(int domain, int type, int protocol, int sv[2]) override {
+    if (socketpair_errno) {
+      errno = socketpair_errno;
+      return -1;
+    }
+    return RealSyscalls::socketpair(domain, type, protocol, sv);
+  }
+  int epoll_create1(int flags) override {
+    if (epoll_create_errno) {
+      errno = epoll_create_errno;
+      return -1;
+    }
+    return RealSyscalls::epoll_create1(flags);
+  }
+};
+
+}  // namespace
+
+TEST(SyscallInjection, LoopCreationFailuresRaiseOSErrorWithoutLeaks) {
+  FailingSetup sys;
+  ScopedSyscalls scope(sys);
+  sys.socketpair_errno = EMFILE;
+  try {
+    EventLoop loop;
+    FAIL();
+  } catch (const OSError& e) {
+    EXPECT_EQ(e.format_exception_only(), "OSError: [Errno 24] Too many open files");
+  }
+  sys.socketpair_errno = 0;
+  sys.epoll_create_errno = ENFILE;
+  try {
+    EventLoop loop;
+    FAIL();
+  } catch (const OSError& e) {
+    EXPECT_EQ(e.error_number(), ENFILE);
+  }
+  // The fd leak gate checks that the epoll fd of the first attempt was closed.
+}
