@@ -35,7 +35,7 @@ STEPS = {
     "signal_disposition": ("signals", "signal_disposition SIG"),
     "cancel_signal_handle": ("signals", "cancel_signal_handle SIG"),
     # fds
-    "pipe": ("fds", "pipe R W"),
+    "pipe": ("fds", "pipe R W [size=N]           (size: F_SETPIPE_SZ capacity)"),
     "socketpair": ("fds", "socketpair A B"),
     "regular_file": ("fds", "regular_file F [size=N] [mode=\"rb\"]"),
     "devnull": ("fds", "devnull F [mode=r|w]"),
@@ -62,14 +62,16 @@ STEPS = {
     "set_child_watcher": ("watchers", "set_child_watcher safe|fast|multiloop|threaded|pidfd|none"),
     "get_child_watcher": ("watchers", "get_child_watcher"),
     # unix sockets
-    "socket": ("unix_sockets", "socket S [family=unix|inet] [type=stream|dgram] [bind=PATH]"),
+    "socket": ("unix_sockets", "socket S [family=unix|inet] [type=stream|dgram] [bind=PATH] [nonblock=BOOL] [ssl=BOOL]"),
     "stale_socket": ("unix_sockets", "stale_socket PATH"),
     "path_exists": ("unix_sockets", "path_exists PATH"),
-    "create_unix_server": ("unix_sockets", "create_unix_server S [path=PATH] [sock=S] [start_serving=BOOL] [ssl=BOOL]"),
-    "create_unix_connection": ("unix_sockets", "create_unix_connection C [path=PATH] [sock=S] [server_hostname=\"H\"]"),
+    "create_unix_server": ("unix_sockets", "create_unix_server S [path=PATH] [pathlib=BOOL] [sock=S] [start_serving=BOOL] [ssl=BOOL] [ssl_handshake_timeout=N] [ssl_shutdown_timeout=N]"),
+    "create_unix_connection": ("unix_sockets", "create_unix_connection C [path=PATH] [pathlib=BOOL] [sock=S] [server_hostname=\"H\"|N] [ssl=BOOL] [ssl_handshake_timeout=N] [ssl_shutdown_timeout=N]"),
     # sendfile
-    "sock_sendfile": ("sendfile", "sock_sendfile SOCK FILE [offset=N] [count=N] [fallback=BOOL]"),
+    "sock_sendfile": ("sendfile", "sock_sendfile SOCK FILE [offset=N] [count=N] [fallback=BOOL] [blocking=BOOL] [task=NAME]"),
     "sendfile": ("sendfile", "sendfile T FILE [offset=N] [count=N] [fallback=BOOL]"),
+    "memory_file": ("sendfile", "memory_file F [size=N]      (an io.BytesIO: no fileno)"),
+    "fd_limit": ("unix_sockets", "fd_limit exhausted|restored (next new fd fails with EMFILE)"),
 }
 
 # method -> signature; applies to `NAME.method` steps on the object NAME names.
@@ -81,7 +83,8 @@ METHODS = {
     "pause_reading": "T.pause_reading",
     "resume_reading": "T.resume_reading",
     "is_reading": "T.is_reading",
-    "write": "T.write N|\"TEXT\"",
+    "write": "T.write N|\"TEXT\" [kind=bytes|str|int|strided]",
+    "repr": "T.repr",
     "writelines": "T.writelines N|\"TEXT\" ...",
     "write_eof": "T.write_eof",
     "can_write_eof": "T.can_write_eof",
@@ -110,6 +113,8 @@ METHODS = {
     "is_serving": "S.is_serving",
     "wait_closed": "S.wait_closed",
     "start_serving": "S.start_serving",
+    "sockname": "S.sockname",
+    "connect": "S.connect PATH              (a plain connect of a socket made by `socket`)",
     # files
     "tell": "F.tell",
 }

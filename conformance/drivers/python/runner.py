@@ -168,7 +168,7 @@ class Runner(object):
                     on_result(t.result())
                 self.rec.current_line = line
             task.add_done_callback(done)
-            return
+            return task
         coro = make_coro()
         fut = asyncio.ensure_future(coro, loop=self.loop)
         result, timed_out = self.with_deadline(lambda: self.loop.run_until_complete(fut), self.deadline(s))

@@ -17,9 +17,16 @@ def payload(arg):
     raise StepError("expected a byte count or a quoted text, got %r" % (arg,))
 
 
+F_SETPIPE_SZ = 1031   # Linux fcntl; fcntl.F_SETPIPE_SZ exists only from Python 3.10
+
+
 @step("pipe")
 def pipe(r, s):
     rfd, wfd = os.pipe()
+    if "size" in s.kw:
+        # A known capacity makes partial writes and flow control deterministic.
+        import fcntl
+        fcntl.fcntl(wfd, F_SETPIPE_SZ, int(s.kw["size"]))
     r.world.bind(s.arg(0, "a name for the read end"), rfd)
     r.world.bind(s.arg(1, "a name for the write end"), wfd)
 

@@ -3,13 +3,19 @@ import os
 import socket
 
 from protocols import RecordingProtocol
-from runner import step
+from runner import method, step
 from steps_transports import record_result
 from world import StepError
 
 
 def _path(r, value):
-    return None if value is None else r.world.path(value)
+    if value is None:
+        return None
+    if str(value).startswith("\0"):
+        # Abstract names are global: make them unique with the temporary directory, which
+        # the recorder shows as $TMP.
+        return "\0" + r.world.path(str(value)[1:])
+    return r.world.path(value)
 
 
 @step("socket")
@@ -17,9 +23,15 @@ def make_socket(r, s):
     name = s.arg(0, "a socket name")
     family = {"unix": socket.AF_UNIX, "inet": socket.AF_INET}[s.kw.get("family", "unix")]
     kind = {"stream": socket.SOCK_STREAM, "dgram": socket.SOCK_DGRAM}[s.kw.get("type", "stream")]
+    if s.kw.get("nonblock"):
+        kind |= socket.SOCK_NONBLOCK
     sock = socket.socket(family, kind)
     if "bind" in s.kw:
         sock.bind(_path(r, s.kw["bind"]) if family == socket.AF_UNIX else ("127.0.0.1", 0))
+    if s.kw.get("ssl"):
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        sock = ctx.wrap_socket(sock, server_hostname="localhost", do_handshake_on_connect=False)
     r.world.bind(name, sock)
 
 
@@ -39,9 +51,13 @@ def _sock_kw(r, s):
     kw = {}
     if "path" in s.kw:
         kw["path"] = _path(r, s.kw["path"])
+        if s.kw.get("pathlib"):
+            import pathlib
+            kw["path"] = pathlib.Path(kw["path"])
     if "sock" in s.kw:
         kw["sock"] = r.world.get(s.kw["sock"])
-    for key in ("ssl", "start_serving", "server_hostname", "backlog"):
+    for key in ("ssl", "start_serving", "server_hostname", "backlog", "ssl_handshake_timeout",
+                "ssl_shutdown_timeout"):
         if key in s.kw:
             kw[key] = s.kw[key] if not hasattr(s.kw[key], "upper") else str(s.kw[key])
     return kw
@@ -89,10 +105,49 @@ def _sendfile_kw(s):
 def sock_sendfile(r, s):
     sock = r.world.get(s.arg(0, "a socket name"))
     f = r.world.get(s.arg(1, "a file name"))
-    if isinstance(sock, socket.socket):
+    if isinstance(f, int) and not isinstance(f, bool):
+        # A bare fd (a pipe end) is sent from as a binary file object.
+        f = open(f, "rb", buffering=0, closefd=False)
+    if isinstance(sock, socket.socket) and not s.kw.get("blocking"):
         sock.setblocking(False)
     kw = _sendfile_kw(s)
-    r.run_async(s, lambda: r.loop.sock_sendfile(sock, f, **kw), lambda n: record_result(r, s, n))
+    task = r.run_async(s, lambda: r.loop.sock_sendfile(sock, f, **kw), lambda n: record_result(r, s, n))
+    if task is not None and "task" in s.kw:
+        # Inside a callback the call runs as a task that `cancel NAME` can cancel.
+        r.world.handles[str(s.kw["task"])] = task
+
+
+@step("memory_file")
+def memory_file(r, s):
+    import io
+    from world import pattern
+    r.world.bind(s.arg(0, "a name"), io.BytesIO(pattern(int(s.kw.get("size", 0)))))
+
+
+@step("fd_limit")
+def fd_limit(r, s):
+    """`fd_limit exhausted` lowers RLIMIT_NOFILE so that the next new fd fails with EMFILE;
+    `fd_limit restored` puts the limit back."""
+    import resource
+    which = s.arg(0, "exhausted or restored")
+    saved = r.world.objects.setdefault("$fd_limit", resource.getrlimit(resource.RLIMIT_NOFILE))
+    if which == "restored":
+        resource.setrlimit(resource.RLIMIT_NOFILE, saved)
+        return
+    probe = os.open(os.devnull, os.O_RDONLY)
+    os.close(probe)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (probe, saved[1]))
+
+
+@method("connect")
+def connect(r, s, obj):
+    # A plain blocking connect of an existing socket (no new fd, unlike create_unix_connection).
+    obj.connect(_path(r, s.arg(0, "a path")))
+
+
+@method("sockname")
+def sockname(r, s, obj):
+    r.rec.returned(s.op, repr(obj.sockets[0].getsockname()))
 
 
 @step("sendfile")

@@ -43,9 +43,40 @@ def _connect_pipe(r, s, kind):
     r.run_async(s, lambda: connect(lambda: proto, pipe), bound)
 
 
+class _ReadPipeProtocol(RecordingProtocol):
+    """Binds T at connection_made, so `on T.connection_made:` actions can use the transport;
+    reports data per chunk when an `on T.data_received:` action exists (the action runs inside
+    data_received); eof_received returns the value of eof_received= (default None)."""
+
+    def __init__(self, runner, name, eof_result):
+        RecordingProtocol.__init__(self, runner, name)
+        self.eof_result = eof_result
+
+    def connection_made(self, transport):
+        self.runner.world.objects[self.name] = transport
+        RecordingProtocol.connection_made(self, transport)
+
+    def data_received(self, data):
+        RecordingProtocol.data_received(self, data)
+        if (self.name + ".data_received") in self.runner.world.actions:
+            self.flush()
+
+    def eof_received(self):
+        RecordingProtocol.eof_received(self)
+        return self.eof_result
+
+
 @step("connect_read_pipe")
 def connect_read_pipe(r, s):
-    _connect_pipe(r, s, "read")
+    name = s.arg(0, "a transport name")
+    obj = r.world.get(s.arg(1, "an fd name"))
+    pipe = as_pipe_object(obj, "rb")
+    proto = _ReadPipeProtocol(r, name, s.kw.get("eof_received"))
+    r.world.protocols[name] = proto
+
+    def bound(result):
+        r.world.objects[name] = result[0]
+    r.run_async(s, lambda: r.loop.connect_read_pipe(lambda: proto, pipe), bound)
 
 
 @step("connect_write_pipe")
@@ -66,7 +97,26 @@ def plain_method(r, s, obj):
 
 @method("write")
 def write(r, s, obj):
-    record_result(r, s, obj.write(payload(s.arg(0, "a byte count or text"))))
+    record_result(r, s, obj.write(_write_data(s)))
+
+
+def _write_data(s):
+    """kind=str|int passes the argument itself (to show type checks); kind=strided passes a
+    non-contiguous memoryview of N bytes, which os.write refuses with a non-OSError."""
+    arg = s.arg(0, "a byte count or text")
+    kind = s.kw.get("kind", "bytes")
+    if kind == "str":
+        return str(arg)
+    if kind == "int":
+        return arg
+    if kind == "strided":
+        return memoryview(payload(arg * 2 if isinstance(arg, int) else arg))[::2]
+    return payload(arg)
+
+
+@method("repr")
+def repr_(r, s, obj):
+    r.rec.returned(s.op, repr(obj))
 
 
 @method("writelines")
@@ -155,7 +205,9 @@ def remove_child_handler(r, s, obj):
 @method("attach_loop")
 def attach_loop(r, s, obj):
     target = s.arg(0, "loop or none")
-    obj.attach_loop(r.loop if target == "loop" else None)
+    # `loop`, `none`, a loop made by new_loop, or a plain value (to show the type check).
+    obj.attach_loop(r.loop if target == "loop" else None if target in (None, "none")
+                    else r.world.get(target) if isinstance(target, str) else target)
 
 
 def _pid(r, name):
