@@ -94,6 +94,7 @@ void EventLoop::drain_inbox() {
 
 void EventLoop::add_callback(const HandleRef& handle) {
   if (handle->cancelled()) return;
+  if (inbox_nonempty_.load(std::memory_order_acquire)) drain_inbox();  // keep FIFO with posts
   handle->add_ref();
   ready_.push_back(handle.get());
 }

@@ -194,3 +194,13 @@ TEST(CallSoonThreadsafe, RacingCloseEitherQueuesOrRaisesClosed) {
   producer.join();
   EXPECT_TRUE(saw_closed || posted.load() == 100000);
 }
+
+TEST(CallSoonThreadsafe, KeepsOrderWithAddCallback) {
+  EventLoop loop;
+  Trace t;
+  HandleRef h = Handle::make(t.add("h"), {}, &loop);
+  loop.call_soon_threadsafe(t.add("a"));
+  loop.add_callback(h);
+  loop.run_once();
+  EXPECT_EQ(t.events, (std::vector<std::string>{"a", "h"}));
+}
