@@ -299,7 +299,7 @@ TEST(SignalHandlers, CloseFromAnotherThreadRaisesValueErrorAndClosesTheLoop) {
 TEST(SignalHandlers, RaisingHandlerGoesToTheExceptionHandlerAndStaysRegistered) {
   EventLoop loop;
   std::vector<std::string> messages;
-  loop.set_exception_handler([&](EventLoop&, const ExceptionContext& c) { messages.push_back(c.message); });
+  loop.set_exception_handler([&](EventLoop&, const ExceptionContext& c) { messages.push_back(c.message.value_or("")); });
   loop.add_signal_handler(SIGUSR1, [] { throw ValueError("in handler"); }, "h1()");
   raise_at_process(SIGUSR1);
   passes(loop, 2);
