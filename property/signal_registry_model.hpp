@@ -137,7 +137,14 @@ struct Model {
 // The real loop plus what its handlers did.
 class Sut {
  public:
-  Sut() = default;
+  // Every signal starts at SIG_DFL (a parent such as nohup may have left SIGHUP ignored).
+  Sut() {
+    for (int sig : signals()) {
+      struct sigaction dfl {};
+      dfl.sa_handler = SIG_DFL;
+      ::sigaction(sig, &dfl, nullptr);
+    }
+  }
   ~Sut() {
     if (!loop.is_closed()) loop.close();
   }
