@@ -135,9 +135,9 @@ METHODS = {
     "fd_kind": "T.fd_kind                  (fifo, socket or other: what the pipe transport's fd is)",
     "write_and_drain": "P.write_and_drain N|\"TEXT\"   (Process: stdin.write, then await stdin.drain())",
     # child watcher (the object is named `watcher`)
-    "add_child_handler": "watcher.add_child_handler C CB",
+    "add_child_handler": "watcher.add_child_handler C CB|NUMBER",
     "remove_child_handler": "watcher.remove_child_handler C",
-    "attach_loop": "watcher.attach_loop loop|none",
+    "attach_loop": "watcher.attach_loop loop|none|L|VALUE [from=thread]",
     "is_active": "watcher.is_active",
     "enter": "watcher.enter",
     "exit": "watcher.exit",

@@ -5,7 +5,7 @@ import subprocess
 
 from runner import step
 from steps_loop import join_thread
-from world import StepError, Unsupported, signal_number
+from world import StepError, Str, Unsupported, signal_number
 
 
 def _in_thread(r, s, fn):
@@ -36,13 +36,23 @@ def add_signal_handler(r, s):
         cb = coroutine_handler
     else:
         cb = r.callback(name)
-    _in_thread(r, s, lambda: r.loop.add_signal_handler(sig, cb))
+    # Further arguments are the handler's own (recorded with `callback NAME ARGS`).
+    args = [str(a) if isinstance(a, Str) else a for a in s.args[2:]]
+    loop = _loop(r, s)
+    _in_thread(r, s, lambda: loop.add_signal_handler(sig, cb, *args))
+
+
+def _loop(r, s):
+    """loop=L acts on another loop made by `new_loop L`."""
+    name = s.kw.get("loop")
+    return r.loop if name is None or name == "loop" else r.world.get(name)
 
 
 @step("remove_signal_handler")
 def remove_signal_handler(r, s):
     sig = signal_number(s.arg(0, "a signal"))
-    r.rec.returned(s.op, _in_thread(r, s, lambda: r.loop.remove_signal_handler(sig)))
+    loop = _loop(r, s)
+    r.rec.returned(s.op, _in_thread(r, s, lambda: loop.remove_signal_handler(sig)))
 
 
 @step("kill")
@@ -98,3 +108,32 @@ def cancel_signal_handle(r, s):
     if sig not in table:
         raise StepError("line %d: no handler is registered for signal %s" % (s.line, sig))
     table[sig].cancel()
+
+
+@step("signal_wakeup_fd")
+def signal_wakeup_fd(r, s):
+    # Python can read the wakeup fd only by replacing it: set -1, then put the old one back.
+    old = signal.set_wakeup_fd(-1)
+    if old != -1:
+        signal.set_wakeup_fd(old)
+    r.rec.returned(s.op, "unset" if old == -1 else "set")
+
+
+@step("deliver_pending")
+def deliver_pending(r, s):
+    # Each signal is sent to the loop thread while that thread blocks all of them, so they
+    # are all pending at once; unblocking lets the kernel deliver them in its own order
+    # (lowest number first, one instance per standard signal, every real-time instance).
+    sigs = [signal_number(a) for a in s.args]
+    if not sigs:
+        raise StepError("line %d: deliver_pending needs at least one signal" % s.line)
+    if not hasattr(signal, "pthread_sigmask"):
+        raise Unsupported("this Python has no signal.pthread_sigmask")
+    import threading
+    me = threading.get_ident()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, set(sigs))
+    try:
+        for sig in sigs:
+            signal.pthread_kill(me, sig)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -47,6 +47,9 @@ class _ReadPipeProtocol(RecordingProtocol):
     """Binds T at connection_made, so `on T.connection_made:` actions can use the transport;
     reports data per chunk when an `on T.data_received:` action exists (the action runs inside
     data_received); eof_received returns the value of eof_received= (default None)."""
+    # Logged reprs name it like every other recording protocol.
+    __module__ = RecordingProtocol.__module__
+    __qualname__ = RecordingProtocol.__qualname__
 
     def __init__(self, runner, name, eof_result):
         RecordingProtocol.__init__(self, runner, name)
@@ -165,7 +168,9 @@ def wait(r, s, obj):
     fn = getattr(obj, "wait", None) or getattr(obj, "_wait", None)
     if fn is None:
         raise Unsupported("%s cannot be waited for" % type(obj).__name__)
-    r.run_async(s, fn, lambda rc: r.rec.returned(s.op, rc))
+    task = r.run_async(s, fn, lambda rc: r.rec.returned(s.op, rc))
+    if task is not None and "task" in s.kw:   # inside a callback: `cancel NAME` cancels it
+        r.world.handles[str(s.kw["task"])] = task
 
 
 @method("communicate")
@@ -194,7 +199,9 @@ def server_async(r, s, obj):
 @method("add_child_handler")
 def add_child_handler(r, s, obj):
     pid = _pid(r, s.arg(0, "a child name"))
-    obj.add_child_handler(pid, r.callback(s.arg(1, "a callback name")))
+    cb = s.arg(1, "a callback name")
+    # A number instead of a name is passed as it is (a callback that is not callable).
+    obj.add_child_handler(pid, cb if isinstance(cb, (int, float)) else r.callback(cb))
 
 
 @method("remove_child_handler")
@@ -206,8 +213,22 @@ def remove_child_handler(r, s, obj):
 def attach_loop(r, s, obj):
     target = s.arg(0, "loop or none")
     # `loop`, `none`, a loop made by new_loop, or a plain value (to show the type check).
-    obj.attach_loop(r.loop if target == "loop" else None if target in (None, "none")
-                    else r.world.get(target) if isinstance(target, str) else target)
+    loop = (r.loop if target == "loop" else None if target in (None, "none")
+            else r.world.get(target) if isinstance(target, str) else target)
+    if s.kw.get("from") != "thread":
+        obj.attach_loop(loop)
+        return
+    errors = []
+
+    def work():
+        try:
+            obj.attach_loop(loop)
+        except BaseException as e:
+            errors.append(e)
+    from steps_loop import join_thread
+    join_thread(r, work)
+    if errors:
+        raise errors[0]
 
 
 def _pid(r, name):

@@ -108,4 +108,8 @@ def signal_number(arg):
         return arg
     if hasattr(signal, arg) and arg.startswith("SIG"):
         return int(getattr(signal, arg))
+    for base in ("SIGRTMIN+", "SIGRTMAX-"):   # real-time signals by offset
+        if arg.startswith(base) and arg[len(base):].isdigit():
+            n = int(arg[len(base):])
+            return int(signal.SIGRTMIN) + n if base[-1] == "+" else int(signal.SIGRTMAX) - n
     raise StepError("unknown signal name %r" % (arg,))
