@@ -20,6 +20,8 @@
  *   kill-parent SIG COUNT  send SIG to the parent process COUNT times
  *   fork-grandchild MODES... --   fork; the grandchild runs MODES then exits 0,
  *                                 the child continues after `--`
+ *   session                print "leader" or "member" to stdout: is it a session leader?
+ *   cwd                    print the last component of the working directory to stdout
  * Running out of modes exits 0. A bad argument exits 120 with a message on stderr.
  */
 #define _GNU_SOURCE
@@ -176,6 +178,16 @@ static void run(int argc, char **argv, int i) {
                 _exit(0);
             }
             i = skip_past_separator(argc, argv, i);
+        } else if (strcmp(mode, "session") == 0) {
+            const char *text = getsid(0) == getpid() ? "leader\n" : "member\n";
+            write_all(1, text, strlen(text));
+        } else if (strcmp(mode, "cwd") == 0) {
+            char path[4096];
+            if (!getcwd(path, sizeof path)) usage_error("getcwd failed", strerror(errno));
+            const char *base = strrchr(path, '/');
+            base = base && base[1] ? base + 1 : path;
+            write_all(1, base, strlen(base));
+            write_all(1, "\n", 1);
         } else {
             usage_error("unknown mode", mode);
         }
