@@ -93,8 +93,8 @@ STEPS = {
     "socket": ("unix_sockets", "socket S [family=unix|inet] [type=stream|dgram] [bind=PATH] [nonblock=BOOL] [ssl=BOOL]"),
     "stale_socket": ("unix_sockets", "stale_socket PATH"),
     "path_exists": ("unix_sockets", "path_exists PATH"),
-    "create_unix_server": ("unix_sockets", "create_unix_server S [path=PATH] [pathlib=BOOL] [sock=S] [start_serving=BOOL] [ssl=BOOL] [ssl_handshake_timeout=N] [ssl_shutdown_timeout=N]"),
-    "create_unix_connection": ("unix_sockets", "create_unix_connection C [path=PATH] [pathlib=BOOL] [sock=S] [server_hostname=\"H\"|N] [ssl=BOOL] [ssl_handshake_timeout=N] [ssl_shutdown_timeout=N]"),
+    "create_unix_server": ("unix_sockets", "create_unix_server S [path=PATH] [pathlib=BOOL] [sock=S] [start_serving=BOOL] [ssl=BOOL|server] [ssl_handshake_timeout=N] [ssl_shutdown_timeout=N]"),
+    "create_unix_connection": ("unix_sockets", "create_unix_connection C [path=PATH] [pathlib=BOOL] [sock=S] [server_hostname=\"H\"|N] [ssl=BOOL|client] [ssl_handshake_timeout=N] [ssl_shutdown_timeout=N]"),
     # sendfile
     "sock_sendfile": ("sendfile", "sock_sendfile SOCK FILE [offset=N] [count=N] [fallback=BOOL] [blocking=BOOL] [task=NAME]"),
     "sendfile": ("sendfile", "sendfile T FILE [offset=N] [count=N] [fallback=BOOL]"),

@@ -5,7 +5,7 @@ import socket
 from protocols import RecordingProtocol
 from runner import method, step
 from steps_transports import record_result
-from world import StepError
+from world import StepError, Str, Unsupported
 
 
 def _path(r, value):
@@ -60,7 +60,33 @@ def _sock_kw(r, s):
                 "ssl_shutdown_timeout"):
         if key in s.kw:
             kw[key] = s.kw[key] if not hasattr(s.kw[key], "upper") else str(s.kw[key])
+    if kw.get("ssl") in ("server", "client") and not isinstance(s.kw["ssl"], Str):
+        kw["ssl"] = _tls_context(r, kw["ssl"])
     return kw
+
+
+def _tls_context(r, side):
+    """ssl=server: a context with a throw-away self-signed certificate made by the openssl
+    command in the scenario's directory; ssl=client: a context that accepts any certificate."""
+    import ssl
+    import subprocess
+    if side == "client":
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    cert, key = r.world.path("tls-cert.pem"), r.world.path("tls-key.pem")
+    if not os.path.exists(cert):
+        try:
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                            "-subj", "/CN=localhost", "-keyout", key, "-out", cert],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
+                           timeout=r.world.seconds(10))
+        except (OSError, subprocess.SubprocessError) as e:
+            raise Unsupported("cannot make a test certificate with openssl: %s" % e)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    return ctx
 
 
 @step("create_unix_server")
