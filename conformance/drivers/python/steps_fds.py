@@ -86,22 +86,15 @@ def close_fd(r, s):
         obj.close()
 
 
-def fd_or_value(r, arg):
-    """An fd name gives its fd; a quoted text or an integer is passed as it is (validation)."""
-    if isinstance(arg, Str) or (isinstance(arg, int) and not isinstance(arg, bool)):
-        return str(arg) if isinstance(arg, Str) else arg
-    return r.world.fd(arg)
-
-
 @step("add_reader", "add_writer")
 def add_io(r, s):
-    fd = fd_or_value(r, s.arg(0, "an fd name"))
+    fd = r.world.fd(s.arg(0, "an fd name"))
     getattr(r.loop, s.op)(fd, r.callback(s.arg(1, "a callback name")))
 
 
 @step("remove_reader", "remove_writer")
 def remove_io(r, s):
-    fd = fd_or_value(r, s.arg(0, "an fd name"))
+    fd = r.world.fd(s.arg(0, "an fd name"))
     r.rec.returned(s.op, getattr(r.loop, s.op)(fd))
 
 

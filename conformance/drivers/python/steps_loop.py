@@ -85,8 +85,8 @@ def _loop_arg(r, arg):
 @step("loop_call")
 def loop_call(r, s):
     # loop.METHOD(*ARGS), from a helper thread with from=thread; for validation paths the
-    # plain steps cannot reach (non-callables, coroutines, foreign threads). A handle is
-    # bound under the last callback name.
+    # plain steps cannot reach (non-callables, coroutines, foreign threads, bad fds). A
+    # handle is bound under the last callback name; a plain result is recorded.
     meth = str(s.arg(0, "a loop method"))
     args = [_loop_arg(r, a) for a in s.args[1:]]
     if meth == "call_at" and args and isinstance(args[0], (int, float)) and not isinstance(args[0], bool):
@@ -109,6 +109,8 @@ def loop_call(r, s):
     names = [a for a in s.args[1:] if isinstance(a, str) and not isinstance(a, Str) and a != "@coroutine"]
     if names and isinstance(result, asyncio.Handle):
         _bind_handle(r, names[-1], result)
+    elif isinstance(result, (bool, int, str)):
+        r.rec.returned(s.op, result)
 
 
 @step("call_soon_threadsafe_later")
