@@ -41,6 +41,8 @@ STEPS = {
     "loop_is_instance": ("loop", "loop_is_instance ASYNCIO-CLASS"),
     "new_loop": ("loop", "new_loop L"),
     "run_until_complete": ("loop", "run_until_complete F|VALUE [loop=L]"),
+    "cancel_from_thread": ("loop", "cancel_from_thread CB"),
+    "get_event_loop_policy": ("loop", "get_event_loop_policy      (the policy's class name)"),
     "set_event_loop": ("loop", "set_event_loop loop|L|none"),
     "get_event_loop": ("loop", "get_event_loop [fresh=true]"),
     "future": ("loop", "future F [loop=L]"),

@@ -151,6 +151,14 @@ def cancel(r, s):
     r.world.handles[name].cancel()
 
 
+@step("cancel_from_thread")
+def cancel_from_thread(r, s):
+    name = s.arg(0, "a callback name")
+    if name not in r.world.handles:
+        raise StepError("line %d: no handle was scheduled under %r" % (s.line, name))
+    join_thread(r, r.world.handles[name].cancel)
+
+
 @step("on")
 def on(r, s):
     r.world.actions.setdefault(s.target, []).extend(s.body)
@@ -372,6 +380,11 @@ def run_until_complete(r, s):
         r.rec.event("timeout", s.op)
         return
     r.rec.returned(s.op, *_tokens(r, result))
+
+
+@step("get_event_loop_policy")
+def get_event_loop_policy(r, s):
+    r.rec.returned(s.op, type(asyncio.get_event_loop_policy()).__name__)
 
 
 @step("set_event_loop")
