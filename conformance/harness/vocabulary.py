@@ -58,6 +58,8 @@ STEPS = {
     "signal_disposition": ("signals", "signal_disposition SIG"),
     "cancel_signal_handle": ("signals", "cancel_signal_handle SIG"),
     "signal_wakeup_fd": ("signals", "signal_wakeup_fd           (set or unset)"),
+    "signal_restarts": ("signals", "signal_restarts SIG          (True when the OS action has SA_RESTART)"),
+    "fork_child_state": ("signals", "fork_child_state            (a forked child: running loop? wakeup fd?)"),
     "deliver_pending": ("signals", "deliver_pending SIG ...     (sent to the blocked loop thread, then unblocked at once)"),
     # fds
     "pipe": ("fds", "pipe R W [size=N]           (size: F_SETPIPE_SZ capacity)"),
@@ -122,6 +124,8 @@ METHODS = {
     "get_write_buffer_limits": "T.get_write_buffer_limits",
     "set_write_buffer_limits": "T.set_write_buffer_limits [high=N] [low=N]",
     "get_protocol": "T.get_protocol",
+    "get_extra_info": "T.get_extra_info \"KEY\"",
+    "set_protocol": "T.set_protocol P           (a new recording protocol named P)",
     # subprocess transport / Process
     "send_signal": "P.send_signal SIG",
     "terminate": "P.terminate",

@@ -137,3 +137,62 @@ def deliver_pending(r, s):
             signal.pthread_kill(me, sig)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@step("signal_restarts")
+def signal_restarts(r, s):
+    # Whether the installed action has SA_RESTART (blocking calls resume after the handler
+    # instead of failing with EINTR). Python does not expose sa_flags, so ask sigaction(2).
+    sig = signal_number(s.arg(0, "a signal"))
+    r.rec.returned(s.op, bool(_sa_flags(sig) & _SA_RESTART))
+
+
+_SA_RESTART = 0x10000000
+
+
+def _sa_flags(sig):
+    import ctypes
+    import sys
+    if not sys.platform.startswith("linux"):
+        raise Unsupported("signal_restarts reads glibc's struct sigaction (Linux only)")
+
+    class SigAction(ctypes.Structure):   # glibc: handler, 1024-bit mask, flags, restorer
+        _fields_ = [("handler", ctypes.c_void_p), ("mask", ctypes.c_ulong * 16),
+                    ("flags", ctypes.c_int), ("restorer", ctypes.c_void_p)]
+    libc = ctypes.CDLL(None, use_errno=True)
+    old = SigAction()
+    if libc.sigaction(int(sig), None, ctypes.byref(old)) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return old.flags
+
+
+@step("fork_child_state")
+def fork_child_state(r, s):
+    # Forks; the child reports whether it still sees a running loop and a wakeup fd, then
+    # exits at once. Run inside a callback to fork while the loop runs.
+    import asyncio
+    import select
+    import warnings
+    rfd, wfd = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # 3.12+: forking a multi-threaded process warns
+        pid = os.fork()
+    if pid == 0:
+        try:
+            running = asyncio._get_running_loop() is not None
+            wakeup = signal.set_wakeup_fd(-1) != -1
+            os.write(wfd, b"%d%d" % (running, wakeup))
+        finally:
+            os._exit(0)
+    os.close(wfd)
+    try:
+        ready, _, _ = select.select([rfd], [], [], r.world.seconds(5.0))
+        answer = os.read(rfd, 2) if ready else b""
+    finally:
+        os.close(rfd)
+        os.waitpid(pid, 0)
+    if len(answer) != 2:
+        raise StepError("forked child did not report its state within its deadline")
+    r.rec.returned(s.op, "running" if answer[:1] == b"1" else "none",
+                   "set" if answer[1:] == b"1" else "unset")

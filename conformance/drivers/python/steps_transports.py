@@ -87,6 +87,20 @@ def connect_write_pipe(r, s):
     _connect_pipe(r, s, "write")
 
 
+@method("get_extra_info")
+def get_extra_info(r, s, obj):
+    record_result(r, s, obj.get_extra_info(str(s.arg(0, "a key"))))
+
+
+@method("set_protocol")
+def set_protocol(r, s, obj):
+    # A fresh recording protocol under a new name; the transport reports to it from now on.
+    name = s.arg(0, "a protocol name")
+    proto = RecordingProtocol(r, name)
+    r.world.protocols[name] = proto
+    obj.set_protocol(proto)
+
+
 @method("close", "abort", "is_closing", "pause_reading", "resume_reading", "is_reading",
         "write_eof", "can_write_eof", "get_write_buffer_size", "get_write_buffer_limits",
         "terminate", "kill", "get_returncode", "is_serving", "tell", "is_active", "get_protocol")
