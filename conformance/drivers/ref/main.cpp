@@ -51,6 +51,7 @@ int run(Channel& channel) {
     recorder.exception_handler(l, c);
   });
   loopcheck::ref::Runner runner(*loop, recorder, init->value("timeout_multiplier", 1.0));
+  runner.set_child_path(init->value("child", ""));
   int status = 0;
   try {
     runner.execute((*run_msg)["scenario"]["steps"]);

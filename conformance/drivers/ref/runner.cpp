@@ -105,6 +105,18 @@ const std::map<std::string, Runner::Handler>& Runner::handlers() {
       {"add_writer", &Runner::add_io},
       {"remove_reader", &Runner::remove_io},
       {"remove_writer", &Runner::remove_io},
+      {"add_signal_handler", &Runner::add_signal_handler},
+      {"remove_signal_handler", &Runner::remove_signal_handler},
+      {"kill", &Runner::kill},
+      {"signal_disposition", &Runner::signal_disposition},
+      {"cancel_signal_handle", &Runner::cancel_signal_handle},
+      {"signal_wakeup_fd", &Runner::signal_wakeup_fd},
+      {"signal_restarts", &Runner::signal_restarts},
+      {"deliver_pending", &Runner::deliver_pending},
+      {"new_loop", &Runner::new_loop},
+      {"spawn", &Runner::spawn},
+      {"await_exit", &Runner::await_exit},
+      {"reap", &Runner::reap},
   };
   return table;
 }

@@ -3,7 +3,11 @@
 #pragma once
 
 #include <functional>
+#include <sys/types.h>
+
 #include <map>
+#include <memory>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -38,6 +42,13 @@ struct Step {
   bool has_kw(const char* key) const { return kw.contains(key); }
 };
 
+// Children started by `spawn` (and not yet reaped) are killed and reaped at the end.
+struct ChildTable {
+  std::map<std::string, pid_t> pids;
+  std::set<pid_t> reaped;
+  ~ChildTable();
+};
+
 class Runner {
  public:
   Runner(EventLoop& loop, Recorder& recorder, double multiplier);
@@ -46,6 +57,8 @@ class Runner {
   // Runs steps in order; API exceptions become `raised` events, Unsupported and StepError
   // propagate to the caller.
   void execute(const nlohmann::json& steps);
+  // The child program (`child` in init), for `kill process` and `spawn`.
+  void set_child_path(std::string path) { child_path_ = std::move(path); }
 
  private:
   using Handler = void (Runner::*)(const Step&);
@@ -88,6 +101,24 @@ class Runner {
   void close_fd(const Step& s);
   void add_io(const Step& s);
   void remove_io(const Step& s);
+  // signals (steps_signals.cpp)
+  int signal_arg(const Step& s, std::size_t i) const;
+  void add_signal_handler(const Step& s);
+  void remove_signal_handler(const Step& s);
+  void kill(const Step& s);
+  void signal_disposition(const Step& s);
+  void cancel_signal_handle(const Step& s);
+  void signal_wakeup_fd(const Step& s);
+  void signal_restarts(const Step& s);
+  void deliver_pending(const Step& s);
+  void new_loop(const Step& s);
+  EventLoop& loop_arg(const Step& s);
+  // children outside the loop (steps_signals.cpp)
+  pid_t spawn_child(const std::vector<std::string>& words);
+  pid_t child_pid(const Step& s) const;
+  void spawn(const Step& s);
+  void await_exit(const Step& s);
+  void reap(const Step& s);
 
   EventLoop& loop_;
   Recorder& rec_;
@@ -96,6 +127,9 @@ class Runner {
   std::map<std::string, HandleRef> handles_;
   std::map<std::string, std::vector<nlohmann::json>> actions_;
   std::map<std::string, int> fds_;
+  std::string child_path_;
+  ChildTable children_;
+  std::map<std::string, std::unique_ptr<EventLoop>> other_loops_;  // new_loop
   std::exception_ptr failure_;   // Unsupported/StepError raised inside a callback
 };
 
