@@ -37,6 +37,11 @@ struct HandleRelease {
 
 EventLoop* get_running_loop_or_null() noexcept { return t_running_loop; }
 
+namespace detail {
+// CPython 3.12+ (events.on_fork): a forked child has no running loop.
+void forget_running_loop_in_child() noexcept { t_running_loop = nullptr; }
+}  // namespace detail
+
 EventLoop& get_running_loop() {
   if (!t_running_loop) throw RuntimeError("no running event loop");
   return *t_running_loop;

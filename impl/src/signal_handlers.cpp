@@ -1,6 +1,7 @@
 // Signals: _UnixSelectorEventLoop.add_signal_handler / _handle_signal /
 // remove_signal_handler / close, and the parts of CPython's C signal module they rely on
 // (set_wakeup_fd, the C-level handler writing the signal number, getsignal).
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -79,6 +80,17 @@ void reset_wakeup_fd() {
 }  // namespace
 
 namespace detail {
+
+void forget_running_loop_in_child() noexcept;  // base_event_loop.cpp
+
+// CPython 3.12+ registers os.register_at_fork(after_in_child=...) that forgets the running
+// loop and calls signal.set_wakeup_fd(-1): a forked child's signals do not reach the
+// parent's loop through the inherited socket.
+void after_fork_in_child() noexcept {
+  forget_running_loop_in_child();
+  g_wakeup_fd.store(-1, std::memory_order_relaxed);
+}
+const int kAtForkRegistered = ::pthread_atfork(nullptr, nullptr, &after_fork_in_child);
 
 // loop._signal_handlers: a dict keyed by signal number, kept in insertion order.
 struct SignalTable {

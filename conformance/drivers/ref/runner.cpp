@@ -114,6 +114,7 @@ const std::map<std::string, Runner::Handler>& Runner::handlers() {
       {"signal_restarts", &Runner::signal_restarts},
       {"deliver_pending", &Runner::deliver_pending},
       {"new_loop", &Runner::new_loop},
+      {"fork_child_state", &Runner::fork_child_state},
       {"spawn", &Runner::spawn},
       {"await_exit", &Runner::await_exit},
       {"reap", &Runner::reap},

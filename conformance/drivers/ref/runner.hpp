@@ -112,6 +112,7 @@ class Runner {
   void signal_restarts(const Step& s);
   void deliver_pending(const Step& s);
   void new_loop(const Step& s);
+  void fork_child_state(const Step& s);
   EventLoop& loop_arg(const Step& s);
   // children outside the loop (steps_signals.cpp)
   pid_t spawn_child(const std::vector<std::string>& words);

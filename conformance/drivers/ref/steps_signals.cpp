@@ -206,6 +206,34 @@ void Runner::cancel_signal_handle(const Step& s) {
   handle->cancel();
 }
 
+// Forks; the child reports whether it sees a running loop and a wakeup fd, then exits.
+void Runner::fork_child_state(const Step& s) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) < 0) OSError::raise_errno(errno);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    char answer[2] = {get_running_loop_or_null() ? '1' : '0', loopcheck::signal_wakeup_fd() != -1 ? '1' : '0'};
+    ssize_t n = ::write(p[1], answer, 2);
+    ::_exit(n == 2 ? 0 : 1);
+  }
+  ::close(p[1]);
+  char answer[2] = {0, 0};
+  struct pollfd pfd {p[0], POLLIN, 0};
+  int ready;
+  do {
+    ready = ::poll(&pfd, 1, static_cast<int>(5000 * multiplier_));
+  } while (ready < 0 && errno == EINTR);
+  ssize_t n = ready > 0 ? ::read(p[0], answer, 2) : 0;
+  ::close(p[0]);
+  if (pid > 0) {
+    int status;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  if (n != 2) throw StepError("forked child did not report its state within its deadline");
+  rec_.returned(s.op, {answer[0] == '1' ? "running" : "none", answer[1] == '1' ? "set" : "unset"});
+}
+
 // ---- children outside the loop (spawn, await_exit, reap) ----------------------------------
 
 pid_t Runner::spawn_child(const std::vector<std::string>& words) {
