@@ -104,6 +104,8 @@ STEPS = {
     "sendfile": ("sendfile", "sendfile T FILE [offset=N] [count=N] [fallback=BOOL]"),
     "memory_file": ("sendfile", "memory_file F [size=N]      (an io.BytesIO: no fileno)"),
     "fd_limit": ("unix_sockets", "fd_limit exhausted|restored (next new fd fails with EMFILE)"),
+    # injected OS failures
+    "fail": ("faults", "fail sigaction|sendfile|kill|write|read|waitpid ERRNO [count=N] [after=M]"),
 }
 
 # method -> signature; applies to `NAME.method` steps on the object NAME names.
