@@ -172,15 +172,19 @@ void Handle::cancel() noexcept {
 }
 
 std::string Handle::repr() const {
+  // Handle._repr_info, with TimerHandle's `when=` after "cancelled" when there is one.
   std::string out = timer_ ? "<TimerHandle" : "<Handle";
-  if (timer_) out += " when=" + py_repr(static_cast<const TimerHandle*>(this)->when());
   bool is_cancelled = cancelled();
   if (is_cancelled) out += " cancelled";
+  if (timer_) out += " when=" + py_repr(static_cast<const TimerHandle*>(this)->when());
   // CPython freezes the repr at cancel time in debug mode, so it keeps the callback text.
   if (!is_cancelled || created_in_debug_) {
     out += ' ';
     out += label();
   }
+  out += '>';
+  return out;
+}
   out += '>';
   return out;
 }

@@ -227,6 +227,9 @@ TEST(DebugMode, CancelledHandleKeepsItsReprInDebug) {
   HandleRef debug = loop.call_soon([] {}, "f()");
   debug->cancel();
   EXPECT_EQ(debug->repr(), "<Handle cancelled f()>");
+  TimerHandleRef timer = loop.call_at(12.5, [] {}, "print()");
+  timer->cancel();
+  EXPECT_EQ(timer->repr(), "<TimerHandle cancelled when=12.5 print()>");
 }
 
 TEST(DebugMode, CallSoonFromAnotherThreadWhileRunningRaises) {

@@ -186,7 +186,7 @@ TEST(Timers, TimerHandleReprAndComparison) {
   EXPECT_TRUE(*t < *u);
   EXPECT_FALSE(*u < *t);
   t->cancel();
-  EXPECT_EQ(t->repr(), "<TimerHandle when=12.5 cancelled>");
+  EXPECT_EQ(t->repr(), "<TimerHandle cancelled when=12.5>");
   u->cancel();
 }
 

@@ -148,7 +148,8 @@ class Handle {
   bool cancelled() const noexcept { return cancelled_.load(std::memory_order_relaxed); }
 
   // repr(handle): `<Handle label>`, `<Handle cancelled>` (debug mode at cancel time:
-  // `<Handle cancelled label>`), `<TimerHandle when=12.5 label>`.
+  // `<Handle cancelled label>`), `<TimerHandle when=12.5 label>`,
+  // `<TimerHandle cancelled when=12.5>`.
   std::string repr() const;
   // The callback's label (Label::kDefaultLabel when none was given).
   std::string_view label() const noexcept { return label_.view(); }
