@@ -185,9 +185,6 @@ std::string Handle::repr() const {
   out += '>';
   return out;
 }
-  out += '>';
-  return out;
-}
 
 }  // namespace loopcheck
 
