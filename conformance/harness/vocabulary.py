@@ -104,6 +104,8 @@ STEPS = {
     "sendfile": ("sendfile", "sendfile T FILE [offset=N] [count=N] [fallback=BOOL]"),
     "memory_file": ("sendfile", "memory_file F [size=N]      (an io.BytesIO: no fileno)"),
     "fd_limit": ("unix_sockets", "fd_limit exhausted|restored (next new fd fails with EMFILE)"),
+    # interpreter shutdown
+    "close_at_shutdown": ("signals", "close_at_shutdown [SIG ...]  (a forked child closes the loop while its interpreter finalizes; reports warnings, SIG dispositions, wakeup fd)"),
     # injected OS failures
     "fail": ("faults", "fail sigaction|sendfile|kill|write|read|waitpid ERRNO [count=N] [after=M]"),
 }

@@ -153,7 +153,7 @@ class PythonDriverCoverage(unittest.TestCase):
         sys.path.insert(0, driver)
         try:
             runner = importlib.import_module("runner")
-            for name in ("steps_loop", "steps_signals", "steps_fds", "steps_transports", "steps_process", "steps_sockets"):
+            for name in sorted(f[:-3] for f in os.listdir(driver) if f.startswith("steps_") and f.endswith(".py")):
                 importlib.import_module(name)
         finally:
             sys.path.remove(driver)
