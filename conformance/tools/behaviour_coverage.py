@@ -4,7 +4,9 @@
 The catalogue defines ids in headings such as `### SIG-3 — title`; a title starting with
 `[retired]` marks a retired id. Scenario files (`conformance/scenarios/**/*.scn`) name the
 ids they pin in header lines `pins: ID ID ...` (commas allowed, several `pins:` lines
-allowed).
+allowed). An entry with a line `- Observable: no — REASON` names a behaviour no scenario can
+show; it is reported as "not observable" with its reason and not counted as uncovered (a
+pin of it is noted, not counted).
 
 For each id the report lists the scenarios that pin it, then a summary and the uncovered
 ids. Pins of ids the catalogue does not define are errors, so typos cannot pass as
@@ -36,6 +38,7 @@ ID_IN_TEXT_RE = re.compile(r"\b%s\b" % ID_TEXT)
 SCN_HEADER_RE = re.compile(r"^([A-Za-z_]+):(?:\s+(.*))?$")
 SEPARATOR_RE = re.compile(r"^-{4,}\s*$")
 RETIRED_PREFIX = "[retired]"
+NOT_OBSERVABLE_RE = re.compile(r"^-\s+Observable:\s+no\s*[\u2014\u2013-]+\s*(.+?)\s*$")
 
 
 class Behaviour(object):
@@ -46,6 +49,7 @@ class Behaviour(object):
         self.title = title
         self.line = line
         self.retired = title.lower().startswith(RETIRED_PREFIX)
+        self.not_observable = None   # the reason, when the entry says `- Observable: no — ...`
         self.scenarios = []
 
     @property
@@ -77,6 +81,8 @@ def read_catalogue(path):
     rows = []
     problems = []
     in_fence = False
+    current = None
+    reason_of = None   # the behaviour whose `Observable: no` reason may continue on this line
     with open(path, encoding="utf-8") as f:
         for lineno, raw in enumerate(f, 1):
             line = raw.rstrip("\n")
@@ -95,7 +101,20 @@ def read_catalogue(path):
                 behaviour = Behaviour(ident, title, lineno)
                 seen[ident] = behaviour
                 behaviours.append(behaviour)
+                current = behaviour
                 continue
+            if line.startswith("#"):
+                current = reason_of = None
+                continue
+            unobservable = NOT_OBSERVABLE_RE.match(line)
+            if unobservable and current is not None:
+                current.not_observable = unobservable.group(1)
+                reason_of = current
+                continue
+            if reason_of is not None and line.startswith("  ") and line.strip():
+                reason_of.not_observable += " " + line.strip()   # the reason goes on
+                continue
+            reason_of = None
             row = TABLE_ROW_RE.match(line)
             if row:
                 legacy[row.group(1)] = ID_IN_TEXT_RE.findall(row.group(2))
@@ -151,6 +170,10 @@ def check_pins(behaviours, legacy, scenarios_root, map_legacy):
                 behaviour = by_id[ident]
                 if behaviour.retired:
                     problems.append(Problem(shown, lineno, ident, "pins retired id %s" % ident))
+                elif behaviour.not_observable:
+                    # Allowed (a scenario may show the nearest observable part), but not coverage.
+                    notes.append(Problem(shown, lineno, ident, "pins %s, which the catalogue marks not observable;"
+                                         " not counted as coverage" % ident))
                 elif shown not in behaviour.scenarios:
                     behaviour.scenarios.append(shown)
             elif LEGACY_RE.match(ident):
@@ -184,7 +207,8 @@ def build_report(catalogue, scenarios_root, map_legacy, areas):
     if areas:
         behaviours = [b for b in behaviours if b.area in areas]
     live = [b for b in behaviours if not b.retired]
-    uncovered = [b.ident for b in live if not b.scenarios]
+    not_observable = [b.ident for b in live if b.not_observable]
+    uncovered = [b.ident for b in live if not b.scenarios and not b.not_observable]
     return {
         "behaviours": behaviours,
         "problems": problems,
@@ -195,27 +219,35 @@ def build_report(catalogue, scenarios_root, map_legacy, areas):
             "scenario_files": n_files,
             "ids": len(live),
             "retired": len(behaviours) - len(live),
-            "covered": len(live) - len(uncovered),
+            "covered": len(live) - len(uncovered) - len(not_observable),
             "uncovered": len(uncovered),
+            "not_observable": len(not_observable),
             "errors": len(problems),
         },
         "uncovered": uncovered,
+        "not_observable": not_observable,
     }
 
 
 def print_text(report, out, uncovered_only):
     for b in report["behaviours"]:
-        if uncovered_only and (b.scenarios or b.retired):
+        if uncovered_only and (b.scenarios or b.retired or b.not_observable):
             continue
-        state = "retired" if b.retired else ("%d scenario(s)" % len(b.scenarios) if b.scenarios else "UNCOVERED")
+        state = "retired" if b.retired else ("%d scenario(s)" % len(b.scenarios) if b.scenarios
+                                             else "not observable" if b.not_observable else "UNCOVERED")
         out.write("%-12s %-16s %s\n" % (b.ident, state, b.title))
+        if b.not_observable and not b.retired:
+            out.write("%12s   (%s)\n" % ("", b.not_observable))
         for scenario in b.scenarios:
             out.write("%12s   %s\n" % ("", scenario))
     s = report["summary"]
-    out.write("\n%d ids (%d retired not counted), %d covered, %d uncovered; %d scenario files scanned\n"
-              % (s["ids"], s["retired"], s["covered"], s["uncovered"], s["scenario_files"]))
+    out.write("\n%d ids (%d retired not counted), %d covered, %d uncovered, %d not observable; "
+              "%d scenario files scanned\n"
+              % (s["ids"], s["retired"], s["covered"], s["uncovered"], s["not_observable"], s["scenario_files"]))
     if report["uncovered"]:
         out.write("uncovered: %s\n" % " ".join(report["uncovered"]))
+    if report["not_observable"]:
+        out.write("not observable: %s\n" % " ".join(report["not_observable"]))
     for note in report["notes"]:
         out.write("note: %s\n" % note.render())
     for problem in report["problems"]:
@@ -226,8 +258,9 @@ def print_json(report, out):
     data = {
         "summary": report["summary"],
         "ids": [{"id": b.ident, "title": b.title, "area": b.area, "retired": b.retired,
-                 "scenarios": b.scenarios} for b in report["behaviours"]],
+                 "not_observable": b.not_observable, "scenarios": b.scenarios} for b in report["behaviours"]],
         "uncovered": report["uncovered"],
+        "not_observable": report["not_observable"],
         "notes": [n.to_json() for n in report["notes"]],
         "errors": [p.to_json() for p in report["problems"]],
     }
