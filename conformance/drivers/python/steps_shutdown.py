@@ -77,10 +77,13 @@ def close_at_shutdown(r, s):
     if pid == 0:
         _become_finalizing_child(r, wfd, rfd, sigs)
     os.close(wfd)
+    text = None
     try:
         text = _read_all(rfd, r.world.seconds(5.0))
     finally:
         os.close(rfd)
+        if text is None:   # a child stuck in its shutdown must not hang the driver
+            os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
     if text is None:
         raise StepError("the finalizing child did not report within its deadline")
