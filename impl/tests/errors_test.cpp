@@ -123,6 +123,11 @@ TEST(Errors, SystemExitCode) {
   EXPECT_EQ(e.code(), 2);
   EXPECT_EQ(e.message(), "2");
   EXPECT_EQ(e.repr(), "SystemExit(2)");
+  SystemExit none;  // SystemExit(): code None
+  EXPECT_EQ(none.code(), std::nullopt);
+  EXPECT_EQ(none.message(), "");
+  EXPECT_EQ(none.repr(), "SystemExit()");
+  EXPECT_EQ(none.format_exception_only(), "SystemExit");
 }
 
 TEST(Errors, ForeignExceptionsDescribedAsException) {

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -96,12 +97,14 @@ LOOPCHECK_PY_EXCEPTION(KeyboardInterrupt, PyException)
 // KeyError's str() is repr(key); the message given here is used as-is.
 LOOPCHECK_PY_EXCEPTION(KeyError, LookupError)
 
-// SystemExit carries an exit code; str() is the code as text ("" for None).
+// SystemExit carries an exit code; SystemExit() is code None. str() is the code as text, ""
+// for None; repr() is `SystemExit(3)` or `SystemExit()`.
 class SystemExit : public PyException {
  public:
-  explicit SystemExit(int code = 0) : PyException("SystemExit", std::to_string(code)), code_(code) {}
-  int code() const noexcept { return code_; }
-  std::string repr() const override { return "SystemExit(" + std::to_string(code_) + ")"; }
+  explicit SystemExit(std::optional<int> code = std::nullopt)
+      : PyException("SystemExit", code ? std::to_string(*code) : std::string()), code_(code) {}
+  std::optional<int> code() const noexcept { return code_; }
+  std::string repr() const override { return code_ ? "SystemExit(" + std::to_string(*code_) + ")" : "SystemExit()"; }
 
  protected:
   bool class_is_a(std::string_view python_type) const override {
@@ -109,7 +112,7 @@ class SystemExit : public PyException {
   }
 
  private:
-  int code_;
+  std::optional<int> code_;
 };
 
 // OSError with errno and strerror; str() is "[Errno 32] Broken pipe". An OSError built from
