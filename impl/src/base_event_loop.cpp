@@ -199,6 +199,9 @@ void EventLoop::run_once() {
 // Step 6: run exactly the handles that are ready now; later ones wait for the next pass.
 void EventLoop::run_ready(std::size_t ntodo) {
   for (std::size_t i = 0; i < ntodo; ++i) {
+    // A callback closed the loop (possible since 3.13, see run_forever): CPython's
+    // popleft() on the emptied queue raises IndexError.
+    if (ready_.empty()) [[unlikely]] throw LookupError("IndexError", "pop from an empty deque");
     Handle* h = ready_.pop_front();
     HandleRelease release{h};
     if (h->cancelled()) continue;
@@ -231,6 +234,13 @@ void EventLoop::report_callback_exception(Handle& handle) {
   context.message = "Exception in callback " + std::string(handle.label());
   context.exception = std::move(exc);
   context.handle = HandleRef(&handle);
+  // Debug mode: where the handle was scheduled, formatted the way CPython's default
+  // handler prints a `source_traceback`.
+  if (handle.created_in_debug_) {
+    if (auto where = detail::handle_origin(&handle))
+      context.set("source_traceback", "Object created at (most recent call last):\n  File \"" +
+                                          std::string(where->file) + "\", line " + std::to_string(where->line));
+  }
   call_exception_handler(context);
 }
 
@@ -246,10 +256,9 @@ void EventLoop::run_handle_debug(Handle& handle) {
 }
 
 void EventLoop::run_forever() {
-  check_closed();
-  check_running();
-  thread_id_.store(std::this_thread::get_id(), std::memory_order_release);
-  t_running_loop = this;
+  // CPython 3.13 runs the cleanup even when a check fails: a refused nested run_forever
+  // resets the stopping flag and forgets the running thread and loop, so the outer run
+  // goes on past its stop() and a callback may then close() the loop under it.
   struct Cleanup {
     EventLoop* loop;
     ~Cleanup() {
@@ -258,7 +267,14 @@ void EventLoop::run_forever() {
       t_running_loop = nullptr;
     }
   } cleanup{this};
+  check_closed();
+  check_running();
+  thread_id_.store(std::this_thread::get_id(), std::memory_order_release);
+  t_running_loop = this;
   for (;;) {
+    // Closed by a callback of this run: CPython's next _run_once fails on the dropped
+    // selector.
+    if (is_closed()) [[unlikely]] throw AttributeError("'NoneType' object has no attribute 'select'");
     run_once();
     if (stopping_) break;
   }

@@ -9,6 +9,7 @@
 
 #include "loopcheck/event_loop.hpp"
 #include "loopcheck/pyrepr.hpp"
+#include "loopcheck/source_location.hpp"
 
 namespace loopcheck {
 
@@ -147,6 +148,8 @@ bool Handle::loop_debug(const EventLoop* loop) noexcept { return loop != nullptr
 
 void Handle::destroy() const noexcept {
   Handle* self = const_cast<Handle*>(this);
+  // The block may next hold a debug handle made without a recorded site.
+  if (created_in_debug_) [[unlikely]] detail::forget_handle_origin(this);
   if (timer_) {
     static_cast<TimerHandle*>(self)->~TimerHandle();
     detail::free_handle_block(self, true);
@@ -181,6 +184,9 @@ std::string Handle::repr() const {
   if (!is_cancelled || created_in_debug_) {
     out += ' ';
     out += label();
+  }
+  if (created_in_debug_) {
+    if (auto where = detail::handle_origin(this)) out += " created at " + where->str();
   }
   out += '>';
   return out;

@@ -195,12 +195,12 @@ TEST(DebugMode, SlowCallbackWarning) {
   EventLoop loop;
   loop.set_debug(true);
   loop.set_slow_callback_duration(0.0);
-  loop.call_soon([] {}, "slow()");
+  loop.call_soon([] {}, "slow()", SourceLocation{"prog.py", 7});
   loop.run_once();
   auto records = log.warnings();
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].level, LogLevel::WARNING);
-  EXPECT_TRUE(std::regex_match(records[0].message, std::regex(R"(Executing <Handle slow\(\)> took \d+\.\d{3} seconds)")))
+  EXPECT_TRUE(std::regex_match(records[0].message, std::regex(R"(Executing <Handle slow\(\) created at prog\.py:7> took \d+\.\d{3} seconds)")))
       << records[0].message;
 }
 
@@ -224,12 +224,12 @@ TEST(DebugMode, CancelledHandleKeepsItsReprInDebug) {
   plain->cancel();
   EXPECT_EQ(plain->repr(), "<Handle cancelled>");
   loop.set_debug(true);
-  HandleRef debug = loop.call_soon([] {}, "f()");
+  HandleRef debug = loop.call_soon([] {}, "f()", SourceLocation{"prog.py", 7});
   debug->cancel();
-  EXPECT_EQ(debug->repr(), "<Handle cancelled f()>");
-  TimerHandleRef timer = loop.call_at(12.5, [] {}, "print()");
+  EXPECT_EQ(debug->repr(), "<Handle cancelled f() created at prog.py:7>");
+  TimerHandleRef timer = loop.call_at(12.5, [] {}, "print()", SourceLocation{"prog.py", 8});
   timer->cancel();
-  EXPECT_EQ(timer->repr(), "<TimerHandle cancelled when=12.5 print()>");
+  EXPECT_EQ(timer->repr(), "<TimerHandle cancelled when=12.5 print() created at prog.py:8>");
 }
 
 TEST(DebugMode, CallSoonFromAnotherThreadWhileRunningRaises) {

@@ -97,14 +97,34 @@ TEST(RunForever, IsRunningAndRunningLoopInsideCallbacks) {
 TEST(RunForever, AlreadyRunning) {
   EventLoop loop;
   std::string forever, until;
+  bool running_after = true;
   loop.call_soon([&] {
-    forever = raised([&] { loop.run_forever(); });
     until = raised([&] { loop.run_until_complete(loop.create_future<int>()); });
+    forever = raised([&] { loop.run_forever(); });
+    running_after = loop.is_running();
     loop.stop();
   });
   loop.run_forever();
-  EXPECT_EQ(forever, "RuntimeError: This event loop is already running");
   EXPECT_EQ(until, "RuntimeError: This event loop is already running");
+  EXPECT_EQ(forever, "RuntimeError: This event loop is already running");
+  // CPython 3.13: the refused run_forever's cleanup forgets the running thread.
+  EXPECT_FALSE(running_after);
+}
+
+TEST(RunForever, ClosedUnderARunningLoopFailsTheNextPass) {
+  EventLoop loop;
+  std::string nested, close;
+  loop.call_soon([&] {
+    nested = raised([&] { loop.run_forever(); });
+    close = raised([&] { loop.close(); });
+  });
+  loop.stop();
+  std::string outer = raised([&] { loop.run_forever(); });
+  EXPECT_EQ(nested, "RuntimeError: This event loop is already running");
+  EXPECT_EQ(close, "");
+  EXPECT_TRUE(loop.is_closed());
+  EXPECT_EQ(outer, "AttributeError: 'NoneType' object has no attribute 'select'");
+  EXPECT_FALSE(loop.is_running());
 }
 
 TEST(RunForever, AnotherLoopRunningInThisThread) {

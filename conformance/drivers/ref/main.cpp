@@ -46,12 +46,14 @@ int run(Channel& channel) {
   }
   json reply = {{"in_reply_to", (*run_msg)["msg_id"]}};
   loopcheck::ref::Recorder recorder(channel);
-  loopcheck::ScopedLogger scoped_logger(std::make_shared<loopcheck::ref::TraceLogger>(recorder));
+  auto trace_logger = std::make_shared<loopcheck::ref::TraceLogger>(recorder);
+  loopcheck::ScopedLogger scoped_logger(trace_logger);
   loop->set_exception_handler([&recorder](loopcheck::EventLoop& l, const loopcheck::ExceptionContext& c) {
     recorder.exception_handler(l, c);
   });
   loopcheck::ref::Runner runner(*loop, recorder, init->value("timeout_multiplier", 1.0));
   runner.set_child_path(init->value("child", ""));
+  runner.set_trace_logger(trace_logger);
   int status = 0;
   try {
     runner.execute((*run_msg)["scenario"]["steps"]);

@@ -1,5 +1,7 @@
 #include "recorder.hpp"
 
+#include <utility>
+
 #include "loopcheck/errors.hpp"
 
 namespace loopcheck::ref {
@@ -68,7 +70,18 @@ void Recorder::exception_handler(EventLoop&, const ExceptionContext& context) {
   event("exception_handler", std::move(args));
 }
 
+std::vector<std::string> TraceLogger::take(bool warnings) {
+  return std::exchange(warnings ? warnings_ : debug_, {});
+}
+
 void TraceLogger::log(const LogRecord& record) {
+  if (collecting_) {
+    // Measured durations ("took 0.151 seconds") vary from run to run.
+    static const std::regex duration(R"(\b\d+\.\d{3} seconds\b)");
+    std::string text = std::regex_replace(record.message, duration, "#.### seconds");
+    (record.level >= LogLevel::WARNING ? warnings_ : debug_).push_back(std::move(text));
+  }
+  if (record.level < LogLevel::WARNING) return;
   nlohmann::json args = {std::string(log_level_name(record.level)), record.message};
   if (!record.exc_text.empty()) {
     auto colon = record.exc_text.find(": ");

@@ -51,15 +51,25 @@ class Recorder {
   std::optional<Watch> watch_;
 };
 
-// Sends log records at WARNING and above as `log LEVEL MESSAGE [TYPE TEXT]` events.
+// Sends log records at WARNING and above as `log LEVEL MESSAGE [TYPE TEXT]` events. After
+// start_collecting() (`debug_log start`) it also keeps every record's message for
+// `debug_log`: DEBUG/INFO ones and WARNING+ ones apart, measured durations as `#.###`.
 class TraceLogger : public Logger {
  public:
   explicit TraceLogger(Recorder& recorder) : recorder_(recorder) {}
-  bool is_enabled_for(LogLevel level) const override { return level >= LogLevel::WARNING; }
+  bool is_enabled_for(LogLevel level) const override { return collecting_ || level >= LogLevel::WARNING; }
   void log(const LogRecord& record) override;
+
+  void start_collecting() { collecting_ = true; }
+  // The collected messages below WARNING (or, with `warnings`, at WARNING and above),
+  // forgotten once taken.
+  std::vector<std::string> take(bool warnings);
 
  private:
   Recorder& recorder_;
+  bool collecting_ = false;
+  std::vector<std::string> debug_;
+  std::vector<std::string> warnings_;
 };
 
 // A `*` glob over a whole event line, as a regex.

@@ -17,8 +17,6 @@
 namespace loopcheck::ref {
 namespace {
 
-constexpr double kStepDeadline = 5.0;
-
 [[noreturn]] void throw_python(const std::string& type, const std::string& message) {
   if (type == "ValueError") throw ValueError(message);
   if (type == "TypeError") throw TypeError(message);
@@ -27,9 +25,19 @@ constexpr double kStepDeadline = 5.0;
   if (type == "KeyError") throw KeyError(py_repr(message));  // str(KeyError(k)) is repr(k)
   if (type == "NotImplementedError") throw NotImplementedError(message);
   if (type == "KeyboardInterrupt") throw KeyboardInterrupt(message);
-  if (type == "SystemExit") throw SystemExit(message.empty() ? 0 : std::stoi(message));
+  if (type == "SystemExit") throw SystemExit(message.empty() ? std::nullopt : std::optional<int>(std::stoi(message)));
   if (type == "Exception") throw Exception(message);
   throw Exception(type, message);   // a scenario-named subclass of Exception
+}
+
+}  // namespace
+
+std::exception_ptr python_exception(const std::string& type, const std::string& message) {
+  try {
+    throw_python(type, message);
+  } catch (...) {
+    return std::current_exception();
+  }
 }
 
 // repr() of a scenario value, as CPython would print it in a context dict.
@@ -47,8 +55,6 @@ std::string text_value(const nlohmann::json& v) {
   if (v.is_string()) return v.get<std::string>();
   return v.dump();
 }
-
-}  // namespace
 
 Step::Step(const nlohmann::json& j) {
   line = j.value("line", 0);
@@ -73,7 +79,9 @@ std::string Step::name(std::size_t i, const char* what) const {
 Runner::Runner(EventLoop& loop, Recorder& recorder, double multiplier)
     : loop_(loop), rec_(recorder), multiplier_(multiplier), t0_(loop.time()) {}
 
-Runner::~Runner() = default;
+Runner::~Runner() {
+  for (auto& t : late_threads_) t.join();
+}
 
 const std::map<std::string, Runner::Handler>& Runner::handlers() {
   static const std::map<std::string, Handler> table = {
@@ -96,6 +104,31 @@ const std::map<std::string, Runner::Handler>& Runner::handlers() {
       {"block", &Runner::block},
       {"set_exception_handler", &Runner::set_exception_handler},
       {"call_exception_handler", &Runner::call_exception_handler},
+      {"loop_call", &Runner::loop_call},
+      {"call_soon_threadsafe_later", &Runner::call_soon_threadsafe_later},
+      {"call_soon_threadsafe_many", &Runner::call_soon_threadsafe_many},
+      {"cancel_from_thread", &Runner::cancel_from_thread},
+      {"call_soon_function", &Runner::call_soon_function},
+      {"slow_callback_duration", &Runner::slow_callback_duration},
+      {"handle_repr", &Runner::handle_repr},
+      {"handle_when", &Runner::handle_when},
+      {"loop_repr", &Runner::loop_repr},
+      {"time", &Runner::loop_time},
+      {"debug_log", &Runner::debug_log},
+      {"call_exception_handler_unreprable", &Runner::python_only},
+      {"set_var", &Runner::python_only},
+      {"get_var", &Runner::python_only},
+      {"get_event_loop_policy", &Runner::python_only},
+      {"set_event_loop", &Runner::python_only},
+      {"get_event_loop", &Runner::python_only},
+      {"loop_is_instance", &Runner::python_only},
+      {"future", &Runner::future},
+      {"run_until_complete", &Runner::run_until_complete},
+      {"forget", &Runner::forget},
+      {"gc_collect", &Runner::gc_collect},
+      {"regular_file", &Runner::regular_file},
+      {"devnull", &Runner::devnull},
+      {"get_blocking", &Runner::get_blocking},
       {"pipe", &Runner::pipe},
       {"socketpair", &Runner::socketpair},
       {"write_fd", &Runner::write_fd},
@@ -131,13 +164,11 @@ void Runner::execute(const nlohmann::json& steps) {
       throw_python(s.name(0, "an exception type"), s.args.size() > 1 ? text_value(s.args[1]) : "");
     }
     auto it = handlers().find(s.op);
-    if (it == handlers().end()) {
-      if (s.op.find('.') != std::string::npos)
-        throw Unsupported("method " + s.op.substr(s.op.rfind('.') + 1) + " is not implemented by the ref driver yet");
-      throw Unsupported("step " + s.op + " is not implemented by the ref driver yet");
-    }
+    Handler handler = it == handlers().end() ? nullptr : it->second;
+    if (!handler && s.op.find('.') != std::string::npos) handler = &Runner::method_call;  // NAME.METHOD
+    if (!handler) throw Unsupported("step " + s.op + " is not implemented by the ref driver yet");
     try {
-      (this->*(it->second))(s);
+      (this->*handler)(s);
     } catch (const Unsupported&) {
       throw;
     } catch (const StepError&) {
@@ -220,196 +251,6 @@ int Runner::fd(const Step& s, std::size_t i) const {
   auto it = fds_.find(name);
   if (it == fds_.end()) throw StepError("unknown name '" + name + "' (not created by an earlier step)");
   return it->second;
-}
-
-// ---- loop scheduling ---------------------------------------------------------------------
-
-void Runner::call_soon(const Step& s) {
-  std::string name = s.name(0, "a callback name");
-  handles_[name] = loop_.call_soon(callback(name), label(name));
-}
-
-void Runner::call_soon_threadsafe(const Step& s) {
-  std::string name = s.name(0, "a callback name");
-  if (s.kw.value("from", "") != "thread") {
-    handles_[name] = loop_.call_soon_threadsafe(callback(name), label(name));
-    return;
-  }
-  std::exception_ptr error;
-  HandleRef handle;
-  std::thread t([&] {
-    try {
-      handle = loop_.call_soon_threadsafe(callback(name), label(name));
-    } catch (...) {
-      error = std::current_exception();
-    }
-  });
-  t.join();
-  if (error) std::rethrow_exception(error);
-  handles_[name] = handle;
-}
-
-void Runner::call_later(const Step& s) {
-  const auto& delay = s.arg(0, "a delay");
-  std::string name = s.name(1, "a callback name");
-  std::optional<double> d;
-  if (!delay.is_null()) d = delay.get<double>();
-  handles_[name] = loop_.call_later(d, callback(name), label(name));
-}
-
-void Runner::call_at(const Step& s) {
-  const auto& when = s.arg(0, "a time");
-  std::string name = s.name(1, "a callback name");
-  std::optional<double> w;
-  if (!when.is_null()) w = t0_ + when.get<double>();
-  handles_[name] = loop_.call_at(w, callback(name), label(name));
-}
-
-void Runner::cancel(const Step& s) {
-  std::string name = s.name(0, "a callback name");
-  auto it = handles_.find(name);
-  if (it == handles_.end()) throw StepError("no handle was scheduled under '" + name + "'");
-  it->second->cancel();
-}
-
-void Runner::on(const Step& s) {
-  auto& body = actions_[s.target];
-  for (const auto& step : s.body) body.push_back(step);
-}
-
-void Runner::run_once(const Step& s) {
-  int n = s.args.empty() ? 1 : s.args[0].get<int>();
-  for (int i = 0; i < n; ++i) {
-    loop_.stop();
-    if (with_deadline([this] { loop_.run_forever(); }, deadline(s))) {
-      rec_.event("timeout", {s.op});
-      return;
-    }
-  }
-}
-
-void Runner::run_for(const Step& s) {
-  double seconds = s.arg(0, "a number of seconds").get<double>();
-  loop_.call_later(seconds, [this] { loop_.stop(); }, Label("stop()"));
-  if (with_deadline([this] { loop_.run_forever(); }, (seconds + kStepDeadline) * multiplier_))
-    rec_.event("timeout", {s.op});
-}
-
-void Runner::run_until(const Step& s) {
-  std::string target = text_value(s.arg(0, "an event glob"));
-  std::regex pattern = glob_regex(target);
-  if (rec_.seen(pattern)) return;
-  rec_.watch(pattern, [this] { loop_.stop(); });
-  bool fired = false;
-  try {
-    fired = with_deadline([this] { loop_.run_forever(); }, deadline(s));
-  } catch (...) {
-    rec_.unwatch();
-    throw;
-  }
-  rec_.unwatch();
-  if (fired) rec_.event("timeout", {s.op, target});
-}
-
-void Runner::run_forever(const Step& s) {
-  if (with_deadline([this] { loop_.run_forever(); }, deadline(s))) rec_.event("timeout", {s.op});
-}
-
-void Runner::stop(const Step&) { loop_.stop(); }
-
-void Runner::close(const Step&) { loop_.close(); }
-
-void Runner::query(const Step& s) {
-  bool v = s.op == "is_running" ? loop_.is_running() : s.op == "is_closed" ? loop_.is_closed() : loop_.get_debug();
-  rec_.returned(s.op, {v});
-}
-
-void Runner::set_debug(const Step& s) { loop_.set_debug(s.arg(0, "true or false").get<bool>()); }
-
-void Runner::block(const Step& s) {
-  // Models a slow callback: the loop thread is busy and handles nothing meanwhile.
-  auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(s.arg(0, "seconds").get<double>());
-  while (std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-}
-
-void Runner::set_exception_handler(const Step& s) {
-  const auto& which = s.arg(0, "record, default, raising or a value");
-  if (which.is_null() || which == "default") {
-    loop_.set_exception_handler({});
-  } else if (which == "record") {
-    loop_.set_exception_handler([this](EventLoop& l, const ExceptionContext& c) { rec_.exception_handler(l, c); });
-  } else if (which == "raising") {
-    loop_.set_exception_handler([](EventLoop&, const ExceptionContext&) { throw RuntimeError("exception handler failed"); });
-  } else {
-    throw Unsupported("the C++ API takes only callables as exception handlers; " + which.dump() + " cannot be passed");
-  }
-}
-
-void Runner::call_exception_handler(const Step& s) {
-  ExceptionContext context;
-  if (!s.args.empty()) context.message = text_value(s.args[0]);
-  for (auto it = s.kw.begin(); it != s.kw.end(); ++it) context.set(it.key(), value_repr(it.value()));
-  loop_.call_exception_handler(context);
-}
-
-// ---- fds ---------------------------------------------------------------------------------
-
-void Runner::pipe(const Step& s) {
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) < 0) OSError::raise_errno(errno);
-  fds_[s.name(0, "a name for the read end")] = p[0];
-  fds_[s.name(1, "a name for the write end")] = p[1];
-}
-
-void Runner::socketpair(const Step& s) {
-  int p[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0) OSError::raise_errno(errno);
-  fds_[s.name(0, "a name")] = p[0];
-  fds_[s.name(1, "a name")] = p[1];
-}
-
-// read_fd and write_fd never block (INTERPRETING.md 5): the fd is made non-blocking first.
-static void set_nonblocking(int fd) {
-  int flags = ::fcntl(fd, F_GETFL);
-  if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-}
-
-void Runner::write_fd(const Step& s) {
-  int f = fd(s, 0);
-  set_nonblocking(f);
-  const auto& what = s.arg(1, "a byte count or text");
-  std::string data = what.is_number_integer() ? pattern(what.get<std::size_t>()) : text_value(what);
-  ssize_t n = ::write(f, data.data(), data.size());
-  if (n < 0) OSError::raise_errno(errno);
-  rec_.returned(s.op, {n});
-}
-
-void Runner::read_fd(const Step& s) {
-  int f = fd(s, 0);
-  set_nonblocking(f);
-  std::string buf(s.arg(1, "a byte count").get<std::size_t>(), '\0');
-  ssize_t n = ::read(f, buf.data(), buf.size());
-  if (n < 0) OSError::raise_errno(errno);
-  buf.resize(std::size_t(n));
-  rec_.returned(s.op, data_args(buf));
-}
-
-void Runner::close_fd(const Step& s) {
-  if (::close(fd(s, 0)) < 0) OSError::raise_errno(errno);
-}
-
-void Runner::add_io(const Step& s) {
-  int f = fd(s, 0);
-  std::string name = s.name(1, "a callback name");
-  if (s.op == "add_reader")
-    loop_.add_reader(f, callback(name), label(name));
-  else
-    loop_.add_writer(f, callback(name), label(name));
-}
-
-void Runner::remove_io(const Step& s) {
-  int f = fd(s, 0);
-  rec_.returned(s.op, {s.op == "remove_reader" ? loop_.remove_reader(f) : loop_.remove_writer(f)});
 }
 
 }  // namespace loopcheck::ref

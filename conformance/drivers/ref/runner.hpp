@@ -10,11 +10,13 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "loopcheck/event_loop.hpp"
+#include "loopcheck/future.hpp"
 #include "recorder.hpp"
 
 namespace loopcheck::ref {
@@ -27,6 +29,16 @@ struct Unsupported : std::runtime_error {
 struct StepError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+// A step's own deadline unless it says timeout=S (INTERPRETING.md, section 5).
+inline constexpr double kStepDeadline = 5.0;
+
+// The text of a scenario value (a quoted text, a name, else its JSON form).
+std::string text_value(const nlohmann::json& v);
+// repr() of a scenario value, as CPython would print it in a context dict.
+std::string value_repr(const nlohmann::json& v);
+// An instance of the Python exception TYPE(MESSAGE) (a scenario-named type is an Exception).
+std::exception_ptr python_exception(const std::string& type, const std::string& message);
 
 struct Step {
   int line = 0;
@@ -59,6 +71,8 @@ class Runner {
   void execute(const nlohmann::json& steps);
   // The child program (`child` in init), for `kill process` and `spawn`.
   void set_child_path(std::string path) { child_path_ = std::move(path); }
+  // The logger that collects records for `debug_log`.
+  void set_trace_logger(std::shared_ptr<TraceLogger> logger) { trace_logger_ = std::move(logger); }
 
  private:
   using Handler = void (Runner::*)(const Step&);
@@ -75,7 +89,8 @@ class Runner {
   double deadline(const Step& s) const;
   int fd(const Step& s, std::size_t i) const;
 
-  // loop scheduling
+  // loop scheduling (steps_loop.cpp)
+  HandleRef& handle_named(const Step& s);
   void call_soon(const Step& s);
   void call_soon_threadsafe(const Step& s);
   void call_later(const Step& s);
@@ -93,7 +108,28 @@ class Runner {
   void block(const Step& s);
   void set_exception_handler(const Step& s);
   void call_exception_handler(const Step& s);
-  // fds
+  void loop_call(const Step& s);
+  void call_soon_threadsafe_later(const Step& s);
+  void call_soon_threadsafe_many(const Step& s);
+  void cancel_from_thread(const Step& s);
+  void call_soon_function(const Step& s);
+  void slow_callback_duration(const Step& s);
+  void handle_repr(const Step& s);
+  void handle_when(const Step& s);
+  void loop_repr(const Step& s);
+  void loop_time(const Step& s);
+  void debug_log(const Step& s);
+  void python_only(const Step& s);
+  // futures and other loops (steps_futures.cpp)
+  using JsonFuture = Future<nlohmann::json>;
+  JsonFuture& future_named(const std::string& name);
+  void future(const Step& s);
+  void run_until_complete(const Step& s);
+  void method_call(const Step& s);
+  void future_method(const Step& s, JsonFuture& f, const std::string& method);
+  void forget(const Step& s);
+  void gc_collect(const Step& s);
+  // fds (steps_fds.cpp)
   void pipe(const Step& s);
   void socketpair(const Step& s);
   void write_fd(const Step& s);
@@ -101,6 +137,9 @@ class Runner {
   void close_fd(const Step& s);
   void add_io(const Step& s);
   void remove_io(const Step& s);
+  void regular_file(const Step& s);
+  void devnull(const Step& s);
+  void get_blocking(const Step& s);
   // signals (steps_signals.cpp)
   int signal_arg(const Step& s, std::size_t i) const;
   void add_signal_handler(const Step& s);
@@ -134,6 +173,9 @@ class Runner {
   ChildTable children_;
   std::map<std::string, std::unique_ptr<EventLoop>> other_loops_;  // new_loop
   std::exception_ptr failure_;   // Unsupported/StepError raised inside a callback
+  std::shared_ptr<TraceLogger> trace_logger_;
+  std::map<std::string, JsonFuture> futures_;
+  std::vector<std::thread> late_threads_;  // call_soon_threadsafe_later, joined at the end
 };
 
 }  // namespace loopcheck::ref

@@ -38,6 +38,7 @@
 #include "loopcheck/handle.hpp"
 #include "loopcheck/ring_queue.hpp"
 #include "loopcheck/selector.hpp"
+#include "loopcheck/source_location.hpp"
 
 namespace loopcheck {
 
@@ -74,17 +75,22 @@ class EventLoop {
   EventLoop& operator=(const EventLoop&) = delete;
 
   // ---- scheduling -----------------------------------------------------------------------
+  //
+  // Every scheduling call takes the caller's location as a defaulted last argument; in debug
+  // mode the handle keeps it (CPython's _source_traceback): `created at FILE:LINE` in its
+  // repr and `source_traceback` in the context of an exception it raises.
 
   // loop.call_soon(cb). RuntimeError('Event loop is closed') on a closed loop; in debug mode
   // RuntimeError('Non-thread-safe operation invoked on an event loop other than the current
   // one') when called from another thread while the loop runs.
   template <class F>
-  HandleRef call_soon(F&& callback, Label label = {}) {
+  HandleRef call_soon(F&& callback, Label label = {}, SourceLocation where = SourceLocation::here()) {
     check_closed();
     bool debug = get_debug();
     if (debug) check_thread();
     if (inbox_nonempty_.load(std::memory_order_acquire)) drain_inbox();
     HandleRef h = Handle::create(std::forward<F>(callback), std::move(label), this, false, debug);
+    if (debug) [[unlikely]] detail::record_handle_origin(h.get(), where);
     h->add_ref();
     ready_.push_back(h.get());
     return h;
@@ -95,9 +101,10 @@ class EventLoop {
   // logs DEBUG "Fail to write a null byte into the self-pipe socket"). Order is kept with
   // call_soon from the same thread: call_soon_threadsafe(a); call_soon(b) runs a, b.
   template <class F>
-  HandleRef call_soon_threadsafe(F&& callback, Label label = {}) {
+  HandleRef call_soon_threadsafe(F&& callback, Label label = {}, SourceLocation where = SourceLocation::here()) {
     check_closed();
     HandleRef h = Handle::make(std::forward<F>(callback), std::move(label), this, /*threadsafe=*/true);
+    if (h->created_in_debug_) [[unlikely]] detail::record_handle_origin(h.get(), where);
     post_threadsafe(h);
     return h;
   }
@@ -105,20 +112,23 @@ class EventLoop {
   // loop.call_later(delay, cb) == call_at(time() + delay, cb). nullopt delay:
   // TypeError('delay must not be None'). Negative delays are allowed.
   template <class F>
-  TimerHandleRef call_later(std::optional<double> delay, F&& callback, Label label = {}) {
+  TimerHandleRef call_later(std::optional<double> delay, F&& callback, Label label = {},
+                            SourceLocation where = SourceLocation::here()) {
     if (!delay) throw TypeError("delay must not be None");
-    return call_at(time() + *delay, std::forward<F>(callback), std::move(label));
+    return call_at(time() + *delay, std::forward<F>(callback), std::move(label), where);
   }
 
   // loop.call_at(when, cb). nullopt when: TypeError('when cannot be None'); closed loop:
   // RuntimeError('Event loop is closed').
   template <class F>
-  TimerHandleRef call_at(std::optional<double> when, F&& callback, Label label = {}) {
+  TimerHandleRef call_at(std::optional<double> when, F&& callback, Label label = {},
+                         SourceLocation where = SourceLocation::here()) {
     if (!when) throw TypeError("when cannot be None");
     check_closed();
     bool debug = get_debug();
     if (debug) check_thread();
     TimerHandleRef t = TimerHandle::create(*when, std::forward<F>(callback), std::move(label), this, debug);
+    if (debug) [[unlikely]] detail::record_handle_origin(t.get(), where);
     push_timer(t.get());
     return t;
   }

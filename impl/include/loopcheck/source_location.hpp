@@ -1,0 +1,38 @@
+// SourceLocation: where a callback was scheduled. In debug mode CPython keeps the stack of
+// every Handle's creation (`_source_traceback`) and shows its last frame as `created at
+// FILE:LINE` in the handle's repr and as `source_traceback` in exception contexts. The
+// reference keeps the one frame that matters: the call_soon/call_later/call_at call site.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <source_location>
+#include <string>
+
+namespace loopcheck {
+
+class Handle;
+
+struct SourceLocation {
+  const char* file = nullptr;  // static storage (a string literal or __FILE__)
+  std::uint_least32_t line = 0;
+
+  // The caller's location when used as a default argument.
+  static constexpr SourceLocation here(std::source_location l = std::source_location::current()) noexcept {
+    return {l.file_name(), l.line()};
+  }
+  explicit operator bool() const noexcept { return file != nullptr; }
+  // `prog.py:7`, as in `created at prog.py:7`.
+  std::string str() const { return std::string(file ? file : "?") + ":" + std::to_string(line); }
+};
+
+namespace detail {
+// Creation sites of handles made in debug mode, kept beside the handles so that a Handle
+// stays one cache line. An entry is only read for a handle whose created-in-debug bit is
+// set; a debug handle's entry is dropped when it is destroyed. Safe from any thread.
+void record_handle_origin(const Handle* handle, SourceLocation where);
+void forget_handle_origin(const Handle* handle) noexcept;
+std::optional<SourceLocation> handle_origin(const Handle* handle);
+}  // namespace detail
+
+}  // namespace loopcheck
