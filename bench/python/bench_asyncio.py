@@ -82,11 +82,38 @@ def timers_random(loop, n):
     return _batch(loop, n, schedule)
 
 
+def signal_round_trip(loop, n):
+    """The SIGUSR1 handler sends the next SIGUSR1 to the process itself."""
+    import os
+    import signal
+
+    def once():
+        count = 0
+        pid = os.getpid()
+
+        def handler():
+            nonlocal count
+            count += 1
+            if count < n:
+                os.kill(pid, signal.SIGUSR1)
+            else:
+                loop.stop()
+
+        loop.add_signal_handler(signal.SIGUSR1, handler)
+        # From inside the running loop: uvloop only reads its signal pipe while running.
+        loop.call_soon(os.kill, pid, signal.SIGUSR1)
+        loop.run_forever()
+        loop.remove_signal_handler(signal.SIGUSR1)
+        return count
+    return once
+
+
 WORKLOADS = {
     "call_soon_chained": call_soon_chained,
     "call_soon_batched": call_soon_batched,
     "timers_zero": timers_zero,
     "timers_random": timers_random,
+    "signal_round_trip": signal_round_trip,
 }
 
 
