@@ -1,16 +1,11 @@
 #include "runner.hpp"
 
-#include <fcntl.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
 
-#include "data.hpp"
 #include "loopcheck/errors.hpp"
 #include "loopcheck/pyrepr.hpp"
 
@@ -206,7 +201,8 @@ Callback Runner::callback(const std::string& name) {
   return [this, name] { fire_callback(name); };
 }
 
-bool Runner::with_deadline(const std::function<void()>& fn, double seconds) {
+bool Runner::with_deadline(const std::function<void()>& fn, double seconds, EventLoop* target) {
+  EventLoop& loop = target ? *target : loop_;
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;
@@ -216,7 +212,7 @@ bool Runner::with_deadline(const std::function<void()>& fn, double seconds) {
     if (!cv.wait_for(lock, std::chrono::duration<double>(seconds), [&] { return done; })) {
       fired = true;
       try {
-        loop_.call_soon_threadsafe([this] { loop_.stop(); }, Label("stop()"));
+        loop.call_soon_threadsafe([&loop] { loop.stop(); }, Label("stop()"));
       } catch (...) {
       }
     }

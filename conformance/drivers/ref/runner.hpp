@@ -85,7 +85,8 @@ class Runner {
   Label label(const std::string& name) const { return Label(name + "()"); }
 
   // running with a deadline: true when the deadline fired
-  bool with_deadline(const std::function<void()>& fn, double seconds);
+  // (the deadline stops `target`, the scenario's loop by default)
+  bool with_deadline(const std::function<void()>& fn, double seconds, EventLoop* target = nullptr);
   double deadline(const Step& s) const;
   int fd(const Step& s, std::size_t i) const;
 

@@ -36,7 +36,7 @@ void Runner::run_until_complete(const Step& s) {
   JsonFuture f = future_named(arg.get<std::string>());
   EventLoop& loop = loop_arg(s);
   nlohmann::json result;
-  if (with_deadline([&] { result = loop.run_until_complete(f); }, deadline(s))) {
+  if (with_deadline([&] { result = loop.run_until_complete(f); }, deadline(s), &loop)) {
     rec_.event("timeout", {s.op});
     return;
   }

@@ -12,6 +12,39 @@
 
 namespace loopcheck::ref {
 
+namespace {
+
+// Runs fn() here, or on a helper thread with from=thread, re-raising what it raised there.
+template <class F>
+auto here_or_on_thread(const Step& s, F fn) -> decltype(fn()) {
+  if (s.kw.value("from", "") != "thread") return fn();
+  std::exception_ptr error;
+  decltype(fn()) result{};
+  std::thread t([&] {
+    try {
+      result = fn();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  });
+  t.join();
+  if (error) std::rethrow_exception(error);
+  return result;
+}
+
+// The reasons a Python-only argument cannot reach the C++ API.
+[[noreturn]] void refuse_argument(const nlohmann::json& a, const std::string& method) {
+  if (a == "@coroutine")
+    throw Unsupported("C++ has no coroutine functions: " + method + "() takes a callable, which a coroutine is not");
+  if (a.is_object())
+    throw Unsupported(method + "() takes an int fd; passing " + value_repr(a) +
+                      " (an object whose fileno() Python looks up) is a Python concept");
+  throw Unsupported("C++'s type system only lets callables be passed to " + method + "(); " + a.dump() +
+                    " cannot be");
+}
+
+}  // namespace
+
 // ---- loop scheduling ---------------------------------------------------------------------
 
 void Runner::call_soon(const Step& s) {
@@ -21,22 +54,7 @@ void Runner::call_soon(const Step& s) {
 
 void Runner::call_soon_threadsafe(const Step& s) {
   std::string name = s.name(0, "a callback name");
-  if (s.kw.value("from", "") != "thread") {
-    handles_[name] = loop_.call_soon_threadsafe(callback(name), label(name));
-    return;
-  }
-  std::exception_ptr error;
-  HandleRef handle;
-  std::thread t([&] {
-    try {
-      handle = loop_.call_soon_threadsafe(callback(name), label(name));
-    } catch (...) {
-      error = std::current_exception();
-    }
-  });
-  t.join();
-  if (error) std::rethrow_exception(error);
-  handles_[name] = handle;
+  handles_[name] = here_or_on_thread(s, [&] { return loop_.call_soon_threadsafe(callback(name), label(name)); });
 }
 
 void Runner::call_later(const Step& s) {
@@ -146,38 +164,6 @@ void Runner::call_exception_handler(const Step& s) {
 
 // ---- calls with raw arguments, threads ----------------------------------------------------
 
-namespace {
-
-// Runs fn() here, or on a helper thread with from=thread, re-raising what it raised there.
-template <class F>
-auto here_or_on_thread(const Step& s, F fn) -> decltype(fn()) {
-  if (s.kw.value("from", "") != "thread") return fn();
-  std::exception_ptr error;
-  decltype(fn()) result{};
-  std::thread t([&] {
-    try {
-      result = fn();
-    } catch (...) {
-      error = std::current_exception();
-    }
-  });
-  t.join();
-  if (error) std::rethrow_exception(error);
-  return result;
-}
-
-// The reasons a Python-only argument cannot reach the C++ API.
-[[noreturn]] void refuse_argument(const nlohmann::json& a, const std::string& method) {
-  if (a == "@coroutine")
-    throw Unsupported("C++ has no coroutine functions: " + method + "() takes a callable, which a coroutine is not");
-  if (a.is_object())
-    throw Unsupported(method + "() takes an int fd; passing " + value_repr(a) +
-                      " (an object whose fileno() Python looks up) is a Python concept");
-  throw Unsupported("C++'s type system only lets callables be passed to " + method + "(); " + a.dump() +
-                    " cannot be");
-}
-
-}  // namespace
 
 HandleRef& Runner::handle_named(const Step& s) {
   std::string name = s.name(0, "a callback name");
