@@ -56,10 +56,21 @@ inline constexpr bool kPoolHandles = true;
 void* alloc_handle_block_slow(bool timer);
 void free_handle_block_slow(void* block, bool timer) noexcept;
 
+// How many blocks ahead alloc_handle_block() and the loop's run phase ask the CPU to fetch.
+// A burst of scheduling (or running) walks through more handles than the caches hold, one
+// cache line each; fetching a few ahead overlaps those misses instead of taking them one
+// after the other.
+inline constexpr std::size_t kPrefetchAhead = 24;
+
 inline void* alloc_handle_block(bool timer) {
   if constexpr (kPoolHandles) {
     HandlePool& pool = t_handle_pool;
-    if (pool.count[timer]) return pool.blocks[timer][--pool.count[timer]];
+    if (std::size_t n = pool.count[timer]) {
+      // The handle is written right away: prefetch for writing.
+      if (n > kPrefetchAhead) __builtin_prefetch(pool.blocks[timer][n - 1 - kPrefetchAhead], 1);
+      pool.count[timer] = n - 1;
+      return pool.blocks[timer][n - 1];
+    }
   }
   return alloc_handle_block_slow(timer);
 }
