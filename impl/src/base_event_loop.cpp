@@ -213,7 +213,7 @@ void EventLoop::run_ready(std::size_t ntodo) {
       continue;
     }
     try {
-      h->invoke();
+      h->invoke_queued();
     } catch (...) {
       report_callback_exception(*h);
     }

@@ -48,7 +48,11 @@ class Callback {
   }
   Callback(const Callback&) = delete;
   Callback& operator=(const Callback&) = delete;
-  ~Callback() { reset(); }
+  // Unlike reset(), leaves ops_ alone: a store into a dying object would only dirty its
+  // cache line.
+  ~Callback() {
+    if (ops_ && ops_->destroy) ops_->destroy(storage_);
+  }
 
   explicit operator bool() const noexcept { return ops_ != nullptr; }
   void operator()() { ops_->invoke(storage_); }

@@ -179,6 +179,17 @@ class Handle {
     callback_();
   }
 
+  // invoke() for the ready queue's pass, which holds a reference of its own. When that is
+  // the only reference, nobody can cancel() the handle while it runs, so the running_
+  // bookkeeping is skipped: running a cold handle then only reads its cache line.
+  void invoke_queued() {
+    if (!threadsafe_ && refcount_ == 1) {
+      if (!cancelled()) callback_();
+      return;
+    }
+    invoke();
+  }
+
   void add_ref() const noexcept {
     if (threadsafe_)
       std::atomic_ref<uint32_t>(refcount_).fetch_add(1, std::memory_order_relaxed);
@@ -188,8 +199,12 @@ class Handle {
   void release() const noexcept {
     if (threadsafe_) {
       if (std::atomic_ref<uint32_t>(refcount_).fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
-    } else if (--refcount_ == 0) {
+    } else if (refcount_ == 1) {
+      // The last reference frees the block without storing the count: a handle that was
+      // only read while it ran stays clean and needs no write-back.
       destroy();
+    } else {
+      --refcount_;
     }
   }
 
@@ -237,6 +252,9 @@ class Handle {
   bool running_ : 1 = false;    // inside invoke(): cancel() must not destroy the callable
   bool scheduled_ : 1 = false;  // TimerHandle only: still in the loop's heap
   const bool created_in_debug_ : 1;  // CPython keeps the repr of a handle cancelled in debug mode
+  // The byte's other bits get a value too, so the constructor writes whole words: with bits
+  // left as they were, it would first have to load them from the (often cold) pool block.
+  unsigned char unused_bits_ : 5 = 0;
   EventLoop* loop_;
   Label label_;
   Callback callback_;
