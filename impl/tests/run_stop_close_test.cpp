@@ -111,6 +111,22 @@ TEST(RunForever, AlreadyRunning) {
   EXPECT_FALSE(running_after);
 }
 
+TEST(RunForever, ClosedUnderARunningLoopEmptiesThePassUnderIt) {
+  // CPython 3.13: the pass goes on popping the queue close() emptied.
+  EventLoop loop;
+  bool b_ran = false;
+  loop.call_soon([&] {
+    raised([&] { loop.run_forever(); });
+    loop.close();
+  });
+  loop.call_soon([&] { b_ran = true; });
+  loop.stop();
+  std::string outer = raised([&] { loop.run_forever(); });
+  EXPECT_EQ(outer, "IndexError: pop from an empty deque");
+  EXPECT_FALSE(b_ran);
+  EXPECT_TRUE(loop.is_closed());
+}
+
 TEST(RunForever, ClosedUnderARunningLoopFailsTheNextPass) {
   EventLoop loop;
   std::string nested, close;

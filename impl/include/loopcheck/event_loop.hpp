@@ -143,7 +143,10 @@ class EventLoop {
   // Runs passes until stop(). RuntimeError('Event loop is closed'), ('This event loop is
   // already running'), ('Cannot run the event loop while another loop is running').
   // SystemExit and KeyboardInterrupt from a callback propagate (the rest of the pass stays
-  // queued); the stopping flag is reset either way.
+  // queued); the stopping flag is reset either way -- as in CPython 3.13, also when a check
+  // refuses the call, which forgets the running thread of an outer run_forever (a callback
+  // may then close() the loop; the outer run fails with IndexError or AttributeError as
+  // CPython's does).
   void run_forever();
 
   // Runs until `future` is done and returns its result (or throws its exception).
