@@ -243,8 +243,7 @@ void EventLoop::report_callback_exception(Handle& handle) {
   // handler prints a `source_traceback`.
   if (handle.created_in_debug_) {
     if (auto where = detail::handle_origin(&handle))
-      context.set("source_traceback", "Object created at (most recent call last):\n  File \"" +
-                                          std::string(where->file) + "\", line " + std::to_string(where->line));
+      context.set("source_traceback", "Object created at (most recent call last):\n" + where->frame());
   }
   call_exception_handler(context);
 }

@@ -2,9 +2,12 @@
 // at FILE:LINE` in the handle's repr, `source_traceback` in a callback exception's context.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "loopcheck/event_loop.hpp"
+#include "test_support.hpp"
 
 using namespace loopcheck;
 
@@ -37,9 +40,26 @@ TEST(SourceLocation, CallbackExceptionContextHasSourceTraceback) {
     keys = c.keys();
     traceback = c.get("source_traceback");
   });
-  loop.call_soon([] { throw ValueError("boom"); }, "boom()", SourceLocation{"prog.py", 7});
+  loop.call_soon([] { throw ValueError("boom"); }, "boom()", SourceLocation{"prog.py", 7, "schedule"});
   loop.run_once();
   EXPECT_EQ(keys, (std::vector<std::string>{"exception", "handle", "message", "source_traceback"}));
   ASSERT_TRUE(traceback);
-  EXPECT_EQ(*traceback, "Object created at (most recent call last):\n  File \"prog.py\", line 7");
+  EXPECT_EQ(*traceback, "Object created at (most recent call last):\n  File \"prog.py\", line 7, in schedule");
+}
+
+TEST(SourceLocation, DefaultHandlerPrintsTheCreationFrame) {
+  loopcheck::test::CapturedLog log;
+  EventLoop loop;
+  loop.set_debug(true);
+  loop.set_slow_callback_duration(3600);  // no slow-callback warning in the way
+  loop.call_soon([] { throw ValueError("boom"); }, "boom() at prog.py:2", SourceLocation{"prog.py", 7, "schedule"});
+  loop.run_once();
+  auto records = log.warnings();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].message,
+            "Exception in callback boom() at prog.py:2\n"
+            "handle: <Handle boom() at prog.py:2 created at prog.py:7>\n"
+            "source_traceback: Object created at (most recent call last):\n"
+            "  File \"prog.py\", line 7, in schedule");
+  EXPECT_EQ(records[0].exc_text, "ValueError: boom");
 }

@@ -269,7 +269,7 @@ void Runner::call_soon_function(const Step& s) {
     rec_.event("callback", args);
     run_actions(name);
   };
-  handles_[name] = loop_.call_soon(std::move(cb), Label(text), SourceLocation{"prog.py", 7});
+  handles_[name] = loop_.call_soon(std::move(cb), Label(text), SourceLocation{"prog.py", 7, "schedule"});
 }
 
 void Runner::slow_callback_duration(const Step& s) {

@@ -16,14 +16,22 @@ class Handle;
 struct SourceLocation {
   const char* file = nullptr;  // static storage (a string literal or __FILE__)
   std::uint_least32_t line = 0;
+  const char* function = nullptr;  // static storage; null when unknown
 
   // The caller's location when used as a default argument.
   static constexpr SourceLocation here(std::source_location l = std::source_location::current()) noexcept {
-    return {l.file_name(), l.line()};
+    return {l.file_name(), l.line(), l.function_name()};
   }
   explicit operator bool() const noexcept { return file != nullptr; }
   // `prog.py:7`, as in `created at prog.py:7`.
   std::string str() const { return std::string(file ? file : "?") + ":" + std::to_string(line); }
+  // The frame as Python's traceback.format_list() prints it (there is no source line to
+  // show): `  File "prog.py", line 7, in schedule`.
+  std::string frame() const {
+    std::string out = "  File \"" + std::string(file ? file : "?") + "\", line " + std::to_string(line);
+    if (function) out += ", in " + std::string(function);
+    return out;
+  }
 };
 
 namespace detail {
