@@ -110,6 +110,10 @@ class Runner {
   void set_exception_handler(const Step& s);
   void call_exception_handler(const Step& s);
   void loop_call(const Step& s);
+  void loop_call_scheduling(const Step& s, const std::string& method);
+  void loop_call_io(const Step& s, const std::string& method);
+  std::string raw_callback(const Step& s, std::size_t i, const std::string& method) const;
+  int raw_fd(const Step& s, std::size_t i, const std::string& method) const;
   void call_soon_threadsafe_later(const Step& s);
   void call_soon_threadsafe_many(const Step& s);
   void cancel_from_thread(const Step& s);

@@ -164,7 +164,6 @@ void Runner::call_exception_handler(const Step& s) {
 
 // ---- calls with raw arguments, threads ----------------------------------------------------
 
-
 HandleRef& Runner::handle_named(const Step& s) {
   std::string name = s.name(0, "a callback name");
   auto it = handles_.find(name);
@@ -177,46 +176,55 @@ HandleRef& Runner::handle_named(const Step& s) {
 // (coroutine functions, non-callables, file objects) are unsupported.
 void Runner::loop_call(const Step& s) {
   std::string method = s.name(0, "a loop method");
-  auto cb_at = [&](std::size_t i) -> std::string {
-    const auto& a = s.arg(i, "a callback");
-    if (!a.is_string() || a == "@coroutine") refuse_argument(a, method);
-    return a.get<std::string>();
-  };
-  auto fd_at = [&](std::size_t i) -> int {
-    const auto& a = s.arg(i, "an fd");
-    if (a.is_number_integer()) return a.get<int>();
-    if (a.is_string()) return fd(s, i);
-    refuse_argument(a, method);
-  };
-  auto number_at = [&](std::size_t i) { return s.arg(i, "a number").get<double>(); };
-  if (method == "call_soon" || method == "call_soon_threadsafe") {
-    std::string name = cb_at(1);
-    bool threadsafe = method == "call_soon_threadsafe";
-    handles_[name] = here_or_on_thread(s, [&] {
-      return threadsafe ? loop_.call_soon_threadsafe(callback(name), label(name)) : loop_.call_soon(callback(name), label(name));
-    });
-  } else if (method == "call_later" || method == "call_at") {
-    std::string name = cb_at(2);
-    double t = number_at(1) + (method == "call_at" ? t0_ : 0.0);
-    bool later = method == "call_later";
-    handles_[name] = here_or_on_thread(s, [&]() -> HandleRef {
-      return later ? loop_.call_later(t, callback(name), label(name)) : loop_.call_at(t, callback(name), label(name));
-    });
-  } else if (method == "add_reader" || method == "add_writer") {
-    int f = fd_at(1);
-    std::string name = cb_at(2);
-    bool reader = method == "add_reader";
-    here_or_on_thread(s, [&] {
-      reader ? loop_.add_reader(f, callback(name), label(name)) : loop_.add_writer(f, callback(name), label(name));
-      return 0;
-    });
-  } else if (method == "remove_reader" || method == "remove_writer") {
-    int f = fd_at(1);
+  if (method == "call_soon" || method == "call_soon_threadsafe" || method == "call_later" || method == "call_at")
+    return loop_call_scheduling(s, method);
+  if (method == "add_reader" || method == "add_writer" || method == "remove_reader" || method == "remove_writer")
+    return loop_call_io(s, method);
+  throw Unsupported("loop_call " + method + " is not implemented by the ref driver yet");
+}
+
+std::string Runner::raw_callback(const Step& s, std::size_t i, const std::string& method) const {
+  const auto& a = s.arg(i, "a callback");
+  if (!a.is_string() || a == "@coroutine") refuse_argument(a, method);
+  return a.get<std::string>();
+}
+
+int Runner::raw_fd(const Step& s, std::size_t i, const std::string& method) const {
+  const auto& a = s.arg(i, "an fd");
+  if (a.is_number_integer()) return a.get<int>();
+  if (!a.is_string()) refuse_argument(a, method);
+  return fd(s, i);
+}
+
+// call_soon CB, call_soon_threadsafe CB, call_later DELAY CB, call_at WHEN CB (after t0).
+void Runner::loop_call_scheduling(const Step& s, const std::string& method) {
+  bool timer = method == "call_later" || method == "call_at";
+  std::string name = raw_callback(s, timer ? 2 : 1, method);
+  double t = timer ? s.arg(1, "a number").get<double>() + (method == "call_at" ? t0_ : 0.0) : 0.0;
+  handles_[name] = here_or_on_thread(s, [&]() -> HandleRef {
+    if (method == "call_soon") return loop_.call_soon(callback(name), label(name));
+    if (method == "call_soon_threadsafe") return loop_.call_soon_threadsafe(callback(name), label(name));
+    if (method == "call_later") return loop_.call_later(t, callback(name), label(name));
+    return loop_.call_at(t, callback(name), label(name));
+  });
+}
+
+// add_reader FD CB, add_writer FD CB, remove_reader FD, remove_writer FD.
+void Runner::loop_call_io(const Step& s, const std::string& method) {
+  int f = raw_fd(s, 1, method);
+  if (method == "remove_reader" || method == "remove_writer") {
     bool reader = method == "remove_reader";
     rec_.returned(s.op, {here_or_on_thread(s, [&] { return reader ? loop_.remove_reader(f) : loop_.remove_writer(f); })});
-  } else {
-    throw Unsupported("loop_call " + method + " is not implemented by the ref driver yet");
+    return;
   }
+  std::string name = raw_callback(s, 2, method);
+  here_or_on_thread(s, [&] {
+    if (method == "add_reader")
+      loop_.add_reader(f, callback(name), label(name));
+    else
+      loop_.add_writer(f, callback(name), label(name));
+    return 0;
+  });
 }
 
 // A helper thread waits DELAY seconds, then calls call_soon_threadsafe while the loop is
