@@ -213,7 +213,11 @@ void EventLoop::handle_signal(int sig) {
     remove_signal_handler(sig);
     return;
   }
-  add_callback_signalsafe(handle);
+  // CPython calls _add_callback_signalsafe, whose NUL byte only wakes the poll. Here we are
+  // always on the loop thread inside the self-pipe reader, and the handle now in the ready
+  // queue already makes the next poll non-blocking, so the byte (a send and a recv per
+  // signal) would change nothing a program can observe.
+  add_callback(handle);
 }
 
 // CPython reports dropped wakeup bytes as unraisable exceptions on stderr (not through
