@@ -1,6 +1,8 @@
 // Handle / TimerHandle: cancel, repr, invoke, and the per-thread block pool they live in.
 #include "loopcheck/handle.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
@@ -67,6 +69,46 @@ struct PoolCleanup {
 };
 thread_local PoolCleanup t_pool_cleanup;
 
+// A thread that has made this many slabs gets the next ones from huge-page chunks.
+constexpr std::size_t kSmallSlabs = 64;
+constexpr std::size_t kChunkSize = std::size_t{2} << 20;  // one x86-64 huge page
+
+// The huge-page chunk a thread cuts its slabs from (per block kind).
+struct SlabChunk {
+  unsigned char* next = nullptr;
+  unsigned char* end = nullptr;
+  std::size_t slabs_made = 0;
+};
+thread_local constinit SlabChunk t_slab_chunk[2]{};
+
+unsigned char* allocate_recorded(std::size_t size, std::size_t align) {
+  auto* p = static_cast<unsigned char*>(::operator new(size, std::align_val_t{align}));
+  SharedBlocks& shared = shared_blocks();
+  std::lock_guard lock(shared.mu);
+  shared.slabs.push_back(p);
+  return p;
+}
+
+// A new slab of kSlabBlocks blocks. The first ones are small allocations of their own; a
+// thread that keeps needing more (a batch of a million handles) cuts them from 2 MiB
+// chunks marked for transparent huge pages, so that walking the batch costs one TLB entry
+// per 2 MiB instead of one per 4 KiB. A thread that exits leaves the rest of its current
+// chunks unused: at most one per block kind, and only in a thread that already made more
+// than kSmallSlabs slabs of that kind.
+unsigned char* new_slab(bool timer) {
+  const std::size_t slab_size = kSlabBlocks * kBlockSize[timer];
+  SlabChunk& chunk = t_slab_chunk[timer];
+  if (chunk.slabs_made++ < kSmallSlabs) return allocate_recorded(slab_size, kCacheLine);
+  if (static_cast<std::size_t>(chunk.end - chunk.next) < slab_size) {
+    chunk.next = allocate_recorded(kChunkSize, kChunkSize);
+    chunk.end = chunk.next + kChunkSize;
+    ::madvise(chunk.next, kChunkSize, MADV_HUGEPAGE);  // only a hint: failure changes nothing
+  }
+  unsigned char* slab = chunk.next;
+  chunk.next += slab_size;
+  return slab;
+}
+
 // Refills an empty pool from the spare list, or from a new slab.
 void refill(HandlePool& pool, bool timer) {
   if (!pool.registered) {
@@ -84,11 +126,7 @@ void refill(HandlePool& pool, bool timer) {
       return;
     }
   }
-  auto* slab = static_cast<unsigned char*>(::operator new(kSlabBlocks * kBlockSize[timer], std::align_val_t{kCacheLine}));
-  {
-    std::lock_guard lock(shared.mu);
-    shared.slabs.push_back(slab);
-  }
+  unsigned char* slab = new_slab(timer);
   // Pushed in reverse, so blocks are handed out in address order.
   for (std::size_t i = kSlabBlocks; i-- > 0;) push_block(pool, timer, slab + i * kBlockSize[timer]);
 }
