@@ -5,6 +5,7 @@
 #include <functional>
 #include <sys/types.h>
 
+#include <exception>
 #include <map>
 #include <memory>
 #include <set>
@@ -53,6 +54,24 @@ struct Step {
   std::string name(std::size_t i, const char* what) const;
   bool has_kw(const char* key) const { return kw.contains(key); }
 };
+
+// Runs fn() here, or on a helper thread with from=thread, re-raising what it raised there.
+template <class F>
+auto here_or_on_thread(const Step& s, F fn) -> decltype(fn()) {
+  if (s.kw.value("from", "") != "thread") return fn();
+  std::exception_ptr error;
+  decltype(fn()) result{};
+  std::thread t([&] {
+    try {
+      result = fn();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  });
+  t.join();
+  if (error) std::rethrow_exception(error);
+  return result;
+}
 
 // Children started by `spawn` (and not yet reaped) are killed and reaped at the end.
 struct ChildTable {

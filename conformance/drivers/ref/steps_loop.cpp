@@ -14,24 +14,6 @@ namespace loopcheck::ref {
 
 namespace {
 
-// Runs fn() here, or on a helper thread with from=thread, re-raising what it raised there.
-template <class F>
-auto here_or_on_thread(const Step& s, F fn) -> decltype(fn()) {
-  if (s.kw.value("from", "") != "thread") return fn();
-  std::exception_ptr error;
-  decltype(fn()) result{};
-  std::thread t([&] {
-    try {
-      result = fn();
-    } catch (...) {
-      error = std::current_exception();
-    }
-  });
-  t.join();
-  if (error) std::rethrow_exception(error);
-  return result;
-}
-
 // The reasons a Python-only argument cannot reach the C++ API.
 [[noreturn]] void refuse_argument(const nlohmann::json& a, const std::string& method) {
   if (a == "@coroutine")

@@ -40,24 +40,6 @@ const std::map<std::string, int>& signal_names() {
   return names;
 }
 
-// Runs fn() here, or on a helper thread with from=thread, re-raising what it raised there.
-template <class F>
-auto in_thread(const Step& s, F fn) -> decltype(fn()) {
-  if (s.kw.value("from", "") != "thread") return fn();
-  std::exception_ptr error;
-  decltype(fn()) result{};
-  std::thread t([&] {
-    try {
-      result = fn();
-    } catch (...) {
-      error = std::current_exception();
-    }
-  });
-  t.join();
-  if (error) std::rethrow_exception(error);
-  return result;
-}
-
 // Waits for `pid` to exit (reaping it) within `seconds`; false on timeout (then kills it).
 bool wait_child(pid_t pid, double seconds) {
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
@@ -134,7 +116,7 @@ void Runner::add_signal_handler(const Step& s) {
     run_actions(name);
   };
   EventLoop& loop = loop_arg(s);
-  in_thread(s, [&] {
+  here_or_on_thread(s, [&] {
     loop.add_signal_handler(sig, std::move(cb), label(name));
     return 0;
   });
@@ -143,7 +125,7 @@ void Runner::add_signal_handler(const Step& s) {
 void Runner::remove_signal_handler(const Step& s) {
   int sig = signal_arg(s, 0);
   EventLoop& loop = loop_arg(s);
-  rec_.returned(s.op, {in_thread(s, [&] { return loop.remove_signal_handler(sig); })});
+  rec_.returned(s.op, {here_or_on_thread(s, [&] { return loop.remove_signal_handler(sig); })});
 }
 
 void Runner::signal_wakeup_fd(const Step& s) {
