@@ -5,21 +5,8 @@
 #include "test_support.hpp"
 
 using namespace loopcheck;
+using loopcheck::test::raised;
 using loopcheck::test::Trace;
-
-namespace {
-
-template <class Fn>
-std::string raised(Fn fn) {
-  try {
-    fn();
-  } catch (const PyException& e) {
-    return e.format_exception_only();
-  }
-  return "";
-}
-
-}  // namespace
 
 TEST(Future, PendingResultAndExceptionRaiseInvalidState) {
   EventLoop loop;

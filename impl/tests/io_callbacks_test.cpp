@@ -11,36 +11,12 @@
 #include "test_support.hpp"
 
 using namespace loopcheck;
+using loopcheck::test::Pipe;
+using loopcheck::test::raised;
 using loopcheck::test::run_until;
 using loopcheck::test::Trace;
 
 namespace {
-
-// A pipe closed at the end of the test.
-struct Pipe {
-  int r = -1, w = -1;
-  Pipe() {
-    int fds[2];
-    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
-      r = fds[0];
-      w = fds[1];
-    }
-  }
-  ~Pipe() {
-    if (r >= 0) close(r);
-    if (w >= 0) close(w);
-  }
-};
-
-template <class Fn>
-std::string raised(Fn fn) {
-  try {
-    fn();
-  } catch (const PyException& e) {
-    return e.format_exception_only();
-  }
-  return "";
-}
 
 struct FakeTransport : FdTransport {
   bool closing = false;

@@ -10,22 +10,8 @@
 using namespace loopcheck;
 using loopcheck::test::CapturedLog;
 using loopcheck::test::EpollWaitRecorder;
+using loopcheck::test::raised;
 using loopcheck::test::Trace;
-
-namespace {
-
-// Runs `fn` and returns "Type: message" of what it threw, or "" if nothing.
-template <class Fn>
-std::string raised(Fn fn) {
-  try {
-    fn();
-  } catch (const PyException& e) {
-    return e.format_exception_only();
-  }
-  return "";
-}
-
-}  // namespace
 
 TEST(Stop, BeforeRunForeverGivesExactlyOnePassWithZeroTimeout) {
   EventLoop loop;

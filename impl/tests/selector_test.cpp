@@ -6,37 +6,11 @@
 
 #include "loopcheck/errors.hpp"
 #include "loopcheck/selector.hpp"
+#include "test_support.hpp"
 
 using namespace loopcheck;
-
-namespace {
-
-struct Pipe {
-  int r = -1, w = -1;
-  Pipe() {
-    int fds[2];
-    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
-      r = fds[0];
-      w = fds[1];
-    }
-  }
-  ~Pipe() {
-    close(r);
-    close(w);
-  }
-};
-
-template <class Fn>
-std::string raised(Fn fn) {
-  try {
-    fn();
-  } catch (const PyException& e) {
-    return e.format_exception_only();
-  }
-  return "";
-}
-
-}  // namespace
+using loopcheck::test::Pipe;
+using loopcheck::test::raised;
 
 TEST(Selector, RegisterModifyUnregister) {
   EpollSelector sel;

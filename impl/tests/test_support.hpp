@@ -1,11 +1,16 @@
-// Helpers shared by the unit tests: a captured log, a trace of callback names, deadlines.
+// Helpers shared by the unit tests: a captured log, a trace of callback names, deadlines,
+// what a call raised, a pipe.
 #pragma once
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "loopcheck/errors.hpp"
 #include "loopcheck/event_loop.hpp"
 #include "loopcheck/logger.hpp"
 #include "loopcheck/syscalls.hpp"
@@ -56,6 +61,33 @@ struct EpollWaitRecorder : RealSyscalls {
   int epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout_ms) override {
     timeouts.push_back(timeout_ms);
     return RealSyscalls::epoll_wait(epfd, events, maxevents, timeout_ms);
+  }
+};
+
+// Runs `fn` and returns "Type: message" of what it threw, or "" if nothing.
+template <class Fn>
+std::string raised(Fn fn) {
+  try {
+    fn();
+  } catch (const PyException& e) {
+    return e.format_exception_only();
+  }
+  return "";
+}
+
+// A non-blocking pipe closed at the end of the test.
+struct Pipe {
+  int r = -1, w = -1;
+  Pipe() {
+    int fds[2];
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
+      r = fds[0];
+      w = fds[1];
+    }
+  }
+  ~Pipe() {
+    if (r >= 0) close(r);
+    if (w >= 0) close(w);
   }
 };
 
