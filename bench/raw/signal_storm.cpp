@@ -7,37 +7,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <thread>
 
+#include "../common/raw_signal_pipe.hpp"
 #include "../common/signal_storm_support.hpp"
 #include "../common/workload.hpp"
 
 namespace loopcheck::bench::raw {
 namespace {
 
-int g_storm_fd = -1;
-
-void on_signal(int sig) {
-  int saved = errno;
-  unsigned char b = static_cast<unsigned char>(sig);
-  (void)::send(g_storm_fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-  errno = saved;
-}
-
 void signal_storm(benchmark::State& state, std::size_t n) {
-  int sv[2];
-  ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv);
-  g_storm_fd = sv[1];
-  int ep = ::epoll_create1(EPOLL_CLOEXEC);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = sv[0];
-  ::epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], &ev);
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sa.sa_flags = SA_RESTART;
-  ::sigaction(SIGUSR1, &sa, nullptr);
+  RawSignalPipe wake(SIGUSR1);
+  int ep = wake.epoll_fd();
   StormStats stats;
 
   // One pass: wait, then run the handler once per byte; returns false if nothing came.
@@ -53,7 +34,7 @@ void signal_storm(benchmark::State& state, std::size_t n) {
       }
       unsigned char buf[4096];
       ssize_t got;
-      while ((got = ::recv(sv[0], buf, sizeof buf, 0)) > 0) {
+      while ((got = ::recv(wake.read_fd(), buf, sizeof buf, 0)) > 0) {
         stats.handler_runs += got;
         any = true;
       }
@@ -83,13 +64,6 @@ void signal_storm(benchmark::State& state, std::size_t n) {
     return n;
   });
   stats.report(state, "raw");
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  ::sigaction(SIGUSR1, &dfl, nullptr);
-  ::close(ep);
-  ::close(sv[0]);
-  ::close(sv[1]);
-  g_storm_fd = -1;
 }
 
 }  // namespace
