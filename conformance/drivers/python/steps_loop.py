@@ -50,6 +50,24 @@ def join_thread(r, work):
         raise StepError("helper thread did not finish within its deadline")
 
 
+def here_or_on_thread(r, s, fn):
+    """Runs fn() here, or in a helper thread with from=thread; re-raises what it raised."""
+    if s.kw.get("from") != "thread":
+        return fn()
+    outcome = []
+
+    def work():
+        try:
+            outcome.append((True, fn()))
+        except BaseException as e:
+            outcome.append((False, e))
+    join_thread(r, work)
+    ok, result = outcome[0]
+    if not ok:
+        raise result
+    return result
+
+
 @step("call_later")
 def call_later(r, s):
     delay = s.arg(0, "a delay")
@@ -92,20 +110,7 @@ def loop_call(r, s):
     if meth == "call_at" and args and isinstance(args[0], (int, float)) and not isinstance(args[0], bool):
         args[0] = r.world.t0 + args[0]
     fn = getattr(r.loop, meth)
-    if s.kw.get("from") == "thread":
-        outcome = []
-
-        def work():
-            try:
-                outcome.append((True, fn(*args)))
-            except BaseException as e:
-                outcome.append((False, e))
-        join_thread(r, work)
-        ok, result = outcome[0]
-        if not ok:
-            raise result
-    else:
-        result = fn(*args)
+    result = here_or_on_thread(r, s, lambda: fn(*args))
     names = [a for a in s.args[1:] if isinstance(a, str) and not isinstance(a, Str) and a != "@coroutine"]
     if names and isinstance(result, asyncio.Handle):
         _bind_handle(r, names[-1], result)

@@ -4,26 +4,8 @@ import signal
 import subprocess
 
 from runner import step
-from steps_loop import join_thread
+from steps_loop import here_or_on_thread, join_thread
 from world import StepError, Str, Unsupported, signal_number
-
-
-def _in_thread(r, s, fn):
-    """Runs fn() here, or in a helper thread with from=thread; re-raises what it raised."""
-    if s.kw.get("from") != "thread":
-        return fn()
-    outcome = []
-
-    def work():
-        try:
-            outcome.append((True, fn()))
-        except BaseException as e:
-            outcome.append((False, e))
-    join_thread(r, work)
-    ok, result = outcome[0]
-    if not ok:
-        raise result
-    return result
 
 
 @step("add_signal_handler")
@@ -39,7 +21,7 @@ def add_signal_handler(r, s):
     # Further arguments are the handler's own (recorded with `callback NAME ARGS`).
     args = [str(a) if isinstance(a, Str) else a for a in s.args[2:]]
     loop = _loop(r, s)
-    _in_thread(r, s, lambda: loop.add_signal_handler(sig, cb, *args))
+    here_or_on_thread(r, s, lambda: loop.add_signal_handler(sig, cb, *args))
 
 
 def _loop(r, s):
@@ -52,7 +34,7 @@ def _loop(r, s):
 def remove_signal_handler(r, s):
     sig = signal_number(s.arg(0, "a signal"))
     loop = _loop(r, s)
-    r.rec.returned(s.op, _in_thread(r, s, lambda: loop.remove_signal_handler(sig)))
+    r.rec.returned(s.op, here_or_on_thread(r, s, lambda: loop.remove_signal_handler(sig)))
 
 
 @step("kill")
