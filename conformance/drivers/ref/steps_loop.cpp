@@ -162,6 +162,13 @@ void Runner::loop_call(const Step& s) {
     return loop_call_scheduling(s, method);
   if (method == "add_reader" || method == "add_writer" || method == "remove_reader" || method == "remove_writer")
     return loop_call_io(s, method);
+  if (method == "close") {
+    here_or_on_thread(s, [&] {
+      loop_.close();
+      return 0;
+    });
+    return;
+  }
   throw Unsupported("loop_call " + method + " is not implemented by the ref driver yet");
 }
 
