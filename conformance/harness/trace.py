@@ -212,14 +212,19 @@ def _counted(tokens, n, counts):
     return TraceLine(tokens, n, n)
 
 
-def _collapse(events, counts):
+def _runs(events):
+    """Consecutive equal events as [event, count] pairs."""
     out = []
     for e in events:
         if out and out[-1][0] == e:
             out[-1][1] += 1
         else:
             out.append([e, 1])
-    return [_counted(e, n, counts) for e, n in out]
+    return out
+
+
+def _collapse(events, counts):
+    return [_counted(e, n, counts) for e, n in _runs(events)]
 
 
 # ---- comparator ---------------------------------------------------------------------
@@ -271,13 +276,7 @@ def _match_group(group, events, i):
 
 
 def _collapse_actual(events):
-    out = []
-    for e in events:
-        if out and out[-1][0] == e:
-            out[-1][1] += 1
-        else:
-            out.append([e, 1])
-    return [TraceLine(e, n, n).render() for e, n in out]
+    return [TraceLine(e, n, n).render() for e, n in _runs(events)]
 
 
 def _failure(expected, matched, events, i, expected_label, actual_label):
