@@ -123,6 +123,9 @@ class OSError : public Exception {
   OSError(int err, std::string strerror) : OSError("OSError", err, std::move(strerror)) {}
   OSError(std::string type_name, int err, std::string strerror)
       : Exception(std::move(type_name), format(err, strerror)), errno_(err), strerror_(std::move(strerror)) {}
+  // OSError() with no arguments (errno None, str() ''), e.g. BrokenPipeError() on a peer close.
+  struct NoArgs {};
+  OSError(std::string type_name, NoArgs) : Exception(std::move(type_name), std::string()) {}
 
   // The exception CPython raises for this errno (PEP 3151 mapping), with strerror(err) as text.
   // Throws nothing; returns by value a pointer-free copy through std::exception_ptr.
@@ -151,6 +154,8 @@ class OSError : public Exception {
     Name(int err, std::string strerror) : Base(#Name, err, std::move(strerror)) {}  \
     Name(std::string type_name, int err, std::string strerror)                      \
         : Base(std::move(type_name), err, std::move(strerror)) {}                   \
+    explicit Name(OSError::NoArgs none) : Base(#Name, none) {}                      \
+    Name(std::string type_name, OSError::NoArgs none) : Base(std::move(type_name), none) {} \
                                                                                     \
    protected:                                                                       \
     bool class_is_a(std::string_view python_type) const override {                 \

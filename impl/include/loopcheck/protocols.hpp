@@ -6,9 +6,16 @@
 // handler unless the transport says otherwise.
 #pragma once
 
+#include <cxxabi.h>
+
 #include <cstddef>
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <memory>
 #include <span>
+#include <string>
+#include <typeinfo>
 
 namespace loopcheck {
 
@@ -22,6 +29,16 @@ class BaseProtocol {
   virtual void connection_lost(std::exception_ptr /*exc*/) {}
   virtual void pause_writing() {}
   virtual void resume_writing() {}
+  // repr(protocol), as a transport's log records and exception contexts print it. The
+  // default is Python's object repr: `<TypeName object at 0x...>`.
+  virtual std::string repr() const {
+    int status = 0;
+    std::unique_ptr<char, void (*)(void*)> name(abi::__cxa_demangle(typeid(*this).name(), nullptr, nullptr, &status),
+                                                std::free);
+    char address[32];
+    std::snprintf(address, sizeof address, "%p", static_cast<const void*>(this));
+    return std::string("<") + (status == 0 && name ? name.get() : typeid(*this).name()) + " object at " + address + ">";
+  }
 };
 
 class Protocol : public BaseProtocol {
