@@ -219,6 +219,14 @@ class EventLoop {
   // Expires when the loop is destroyed (futures use it to know whether the loop is there).
   std::weak_ptr<const void> lifetime_token() const noexcept { return lifetime_; }
 
+  // ---- write pipes (src/unix_write_pipe_transport.cpp) ------------------------------------
+
+  // loop.connect_write_pipe(protocol_factory, pipe) for an fd: a Future of (transport,
+  // protocol), done one pass after connection_made ran. Defined in
+  // unix_write_pipe_transport.hpp (include it to call this).
+  template <class Factory>
+  auto connect_write_pipe(Factory&& protocol_factory, int fd);
+
   // ---- inspection (CPython's private attributes, for tests, properties and fuzzers) -------
 
   std::size_t ready_count() const noexcept { return ready_.size(); }           // len(_ready)
