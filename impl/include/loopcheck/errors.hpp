@@ -90,6 +90,8 @@ LOOPCHECK_PY_EXCEPTION(RuntimeError, Exception)
 LOOPCHECK_PY_EXCEPTION(NotImplementedError, RuntimeError)
 // asyncio.InvalidStateError (asyncio.exceptions), a plain Exception subclass.
 LOOPCHECK_PY_EXCEPTION(InvalidStateError, Exception)
+// A failed `assert` (the child watchers assert their preconditions, as CPython does).
+LOOPCHECK_PY_EXCEPTION(AssertionError, Exception)
 // asyncio.CancelledError; str() is the cancel message ("" when none was given).
 LOOPCHECK_PY_EXCEPTION(CancelledError, PyException)
 LOOPCHECK_PY_EXCEPTION(KeyboardInterrupt, PyException)
