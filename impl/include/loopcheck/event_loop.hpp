@@ -227,6 +227,14 @@ class EventLoop {
   template <class Factory>
   auto connect_write_pipe(Factory&& protocol_factory, int fd);
 
+  // ---- read pipes (src/unix_read_pipe_transport.cpp) -------------------------------------
+
+  // loop.connect_read_pipe(protocol_factory, pipe) for an fd: a Future of (transport,
+  // protocol), done one pass after connection_made ran. Defined in
+  // unix_read_pipe_transport.hpp (include it to call this).
+  template <class Factory>
+  auto connect_read_pipe(Factory&& protocol_factory, int fd);
+
   // ---- inspection (CPython's private attributes, for tests, properties and fuzzers) -------
 
   std::size_t ready_count() const noexcept { return ready_.size(); }           // len(_ready)
