@@ -2,6 +2,7 @@
 #include "loopcheck/syscalls.hpp"
 
 #include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -19,6 +20,9 @@ int RealSyscalls::socketpair(int domain, int type, int protocol, int sv[2]) {
 }
 ssize_t RealSyscalls::send(int fd, const void* buf, size_t len, int flags) { return ::send(fd, buf, len, flags); }
 ssize_t RealSyscalls::recv(int fd, void* buf, size_t len, int flags) { return ::recv(fd, buf, len, flags); }
+ssize_t RealSyscalls::sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
+  return ::sendfile(out_fd, in_fd, offset, count);
+}
 int RealSyscalls::epoll_create1(int flags) { return ::epoll_create1(flags); }
 int RealSyscalls::epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
   return ::epoll_ctl(epfd, op, fd, event);

@@ -49,6 +49,10 @@ namespace detail {
 struct SignalTable;  // src/signal_handlers.cpp
 }
 
+// sock_* methods (sock_methods.hpp, sock_sendfile.hpp, file_object.hpp).
+struct Socket;
+class FileObject;
+
 // A transport that owns an fd (CPython's loop._transports entry). While it is registered and
 // not closing, the public add_reader/remove_reader/add_writer/remove_writer on that fd raise
 // RuntimeError('File descriptor %r is used by transport %r').
@@ -265,6 +269,20 @@ class EventLoop {
   HandleRef signal_handler(int sig) const noexcept;
   // list(loop._signal_handlers): registered signals in registration order.
   std::vector<int> signal_handler_signals() const;
+
+  // ---- socket methods (src/sock_methods.cpp, src/sock_sendfile.cpp) ----------------------
+  //
+  // The coroutines loop.sock_recv/sock_sendall/sock_sendfile as futures: every error (the
+  // argument checks too) comes out of the future, as from an awaited coroutine. Cancelling
+  // the future cancels the operation. Include sock_methods.hpp / sock_sendfile.hpp.
+
+  // loop.sock_recv(sock, n): the bytes received (empty at EOF).
+  Future<std::string> sock_recv(const Socket& sock, std::size_t n);
+  // loop.sock_sendall(sock, data): done when every byte is sent.
+  Future<void> sock_sendall(const Socket& sock, std::string data);
+  // loop.sock_sendfile(sock, file, offset, count, fallback=): the number of bytes sent.
+  Future<std::size_t> sock_sendfile(const Socket& sock, std::shared_ptr<FileObject> file, std::int64_t offset = 0,
+                                    std::optional<std::int64_t> count = std::nullopt, bool fallback = true);
 
   // ---- seams for the rest of the Unix loop --------------------------------------------------
 

@@ -35,6 +35,8 @@ class Syscalls {
   virtual int socketpair(int domain, int type, int protocol, int sv[2]) = 0;
   virtual ssize_t send(int fd, const void* buf, size_t len, int flags) = 0;
   virtual ssize_t recv(int fd, void* buf, size_t len, int flags) = 0;
+  // sendfile(2): `offset` is read and advanced by the bytes sent (sock_sendfile's native path)
+  virtual ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) = 0;
 
   // epoll
   virtual int epoll_create1(int flags) = 0;
@@ -66,6 +68,7 @@ class RealSyscalls : public Syscalls {
   int socketpair(int domain, int type, int protocol, int sv[2]) override;
   ssize_t send(int fd, const void* buf, size_t len, int flags) override;
   ssize_t recv(int fd, void* buf, size_t len, int flags) override;
+  ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) override;
   int epoll_create1(int flags) override;
   int epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) override;
   int epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout_ms) override;
