@@ -53,6 +53,16 @@ struct SignalTable;  // src/signal_handlers.cpp
 struct Socket;
 class FileObject;
 
+// Unix sockets (unix_server.hpp, selector_socket_transport.hpp).
+class BaseProtocol;
+class Server;
+class SelectorSocketTransport;
+struct UnixServerOptions;
+struct UnixConnectionOptions;
+// A protocol factory (CPython's protocol_factory callable).
+using ProtocolFactory = std::function<std::shared_ptr<BaseProtocol>()>;
+using UnixConnection = std::pair<std::shared_ptr<SelectorSocketTransport>, std::shared_ptr<BaseProtocol>>;
+
 // A transport that owns an fd (CPython's loop._transports entry). While it is registered and
 // not closing, the public add_reader/remove_reader/add_writer/remove_writer on that fd raise
 // RuntimeError('File descriptor %r is used by transport %r').
@@ -269,6 +279,13 @@ class EventLoop {
   HandleRef signal_handler(int sig) const noexcept;
   // list(loop._signal_handlers): registered signals in registration order.
   std::vector<int> signal_handler_signals() const;
+
+  // ---- Unix sockets (src/unix_server.cpp, src/unix_connection.cpp; see unix_server.hpp) ----
+
+  // The coroutines loop.create_unix_server() / loop.create_unix_connection(), as futures
+  // that the loop completes the way the awaiting task would. Include unix_server.hpp.
+  Future<std::shared_ptr<Server>> create_unix_server(ProtocolFactory factory, const UnixServerOptions& options);
+  Future<UnixConnection> create_unix_connection(ProtocolFactory factory, const UnixConnectionOptions& options);
 
   // ---- socket methods (src/sock_methods.cpp, src/sock_sendfile.cpp) ----------------------
   //
