@@ -27,6 +27,9 @@ std::atomic<int> g_wakeup_fd{-1};
 std::atomic<std::uint64_t> g_wakeup_failures{0};
 std::atomic<int> g_wakeup_last_errno{0};
 
+// Handlers that stand for Python-level ones (register_python_signal_handler).
+std::array<std::atomic<void (*)(int)>, 4> g_python_level_handlers{};
+
 static_assert(std::atomic<int>::is_always_lock_free && std::atomic<std::uint64_t>::is_always_lock_free,
               "the signal handler needs lock-free atomics");
 
@@ -135,7 +138,16 @@ std::string_view signal_disposition(int sig) {
   if (current.sa_handler == SIG_IGN) return "SIG_IGN";
   if (current.sa_handler == &loopcheck_wakeup_signal_handler) return "python-handler";
   if (current.sa_handler == &loopcheck_default_int_handler) return "default_int_handler";
+  for (const auto& registered : g_python_level_handlers)
+    if (current.sa_handler == registered.load(std::memory_order_relaxed)) return "python-handler";
   return "non-python";
+}
+
+void register_python_signal_handler(void (*handler)(int)) noexcept {
+  for (auto& slot : g_python_level_handlers) {
+    void (*empty)(int) = nullptr;
+    if (slot.load() == handler || slot.compare_exchange_strong(empty, handler)) return;
+  }
 }
 
 extern "C" void loopcheck_default_int_handler(int sig) {

@@ -36,6 +36,11 @@ std::uint64_t signal_wakeup_write_failures() noexcept;
 // handler), "default_int_handler", or "non-python" (anything else).
 std::string_view signal_disposition(int sig);
 
+// Makes signal_disposition() report `handler` as "python-handler": a C-level handler that
+// stands for a handler installed with signal.signal (the MultiLoopChildWatcher's SIGCHLD
+// handler). Up to four such handlers; async-signal-safe to query.
+void register_python_signal_handler(void (*handler)(int)) noexcept;
+
 // The disposition remove_signal_handler(SIGINT) restores, in place of CPython's
 // signal.default_int_handler. A C++ program cannot have KeyboardInterrupt raised at the
 // next bytecode, so this handler does what an uncaught KeyboardInterrupt ends in: CPython
