@@ -17,8 +17,19 @@ std::string text_of(const nlohmann::json& v) {
 
 }  // namespace
 
+void Recorder::bind_pid(pid_t pid, std::string name) {
+  std::lock_guard lock(mu_);
+  pid_names_[pid] = std::move(name);
+}
+
 void Recorder::event(const std::string& kind, nlohmann::json args) {
+  std::lock_guard lock(mu_);
   if (!active) return;
+  for (const auto& [pid, name] : pid_names_) {
+    std::regex number("\\b" + std::to_string(pid) + "\\b");
+    for (auto& a : args)
+      if (a.is_string()) a = std::regex_replace(a.get<std::string>(), number, name);
+  }
   std::string text = kind;
   for (const auto& a : args) text += " " + text_of(a);
   channel_.send({{"type", "event"}, {"line", current_line}, {"event", kind}, {"args", args}});
@@ -42,6 +53,7 @@ void Recorder::returned(const std::string& op, nlohmann::json values) {
 }
 
 bool Recorder::seen(const std::regex& pattern) {
+  std::lock_guard lock(mu_);
   for (std::size_t i = consumed_; i < texts_.size(); ++i) {
     if (std::regex_match(texts_[i], pattern)) {
       consumed_ = i + 1;
@@ -52,6 +64,7 @@ bool Recorder::seen(const std::regex& pattern) {
 }
 
 void Recorder::watch(std::regex pattern, std::function<void()> hit) {
+  std::lock_guard lock(mu_);
   watch_ = Watch{std::move(pattern), std::move(hit)};
 }
 

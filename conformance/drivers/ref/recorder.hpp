@@ -4,6 +4,8 @@
 
 #include <exception>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <regex>
 #include <string>
@@ -32,10 +34,17 @@ class Recorder {
   bool seen(const std::regex& pattern);
   // Calls `hit` once, right after the next matching event is sent.
   void watch(std::regex pattern, std::function<void()> hit);
-  void unwatch() { watch_.reset(); }
+  void unwatch() {
+    std::lock_guard lock(mu_);
+    watch_.reset();
+  }
 
   // The `record` exception handler: `exception_handler MESSAGE TYPE TEXT KEYS`.
   void exception_handler(EventLoop& loop, const ExceptionContext& context);
+
+  // Known pids become their child names in string arguments (`pid c1`), as the Python
+  // driver does. Events may come from watcher threads too: `event` takes a lock.
+  void bind_pid(pid_t pid, std::string name);
 
   int current_line = 0;
   bool active = true;
@@ -49,6 +58,8 @@ class Recorder {
   std::vector<std::string> texts_;
   std::size_t consumed_ = 0;
   std::optional<Watch> watch_;
+  std::map<pid_t, std::string> pid_names_;
+  std::recursive_mutex mu_;  // event() from watcher threads
 };
 
 // Sends log records at WARNING and above as `log LEVEL MESSAGE [TYPE TEXT]` events. After

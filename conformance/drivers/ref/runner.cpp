@@ -114,7 +114,7 @@ const std::map<std::string, Runner::Handler>& Runner::handlers() {
       {"set_var", &Runner::python_only},
       {"get_var", &Runner::python_only},
       {"get_event_loop_policy", &Runner::python_only},
-      {"set_event_loop", &Runner::python_only},
+      {"set_event_loop", &Runner::set_event_loop},  // steps_watchers.cpp
       {"get_event_loop", &Runner::python_only},
       {"loop_is_instance", &Runner::python_only},
       {"future", &Runner::future},
@@ -147,6 +147,12 @@ const std::map<std::string, Runner::Handler>& Runner::handlers() {
       {"await_exit", &Runner::await_exit},
       {"reap", &Runner::reap},
       {"fail", &Runner::fail},
+      // steps_watchers.cpp
+      {"set_child_watcher", &Runner::set_child_watcher},
+      {"new_child_watcher", &Runner::new_child_watcher},
+      {"get_child_watcher", &Runner::get_child_watcher},
+      {"waitpid_threads", &Runner::waitpid_threads},
+      {"await_reaped", &Runner::await_reaped},
   };
   return table;
 }

@@ -18,6 +18,7 @@
 
 #include "loopcheck/event_loop.hpp"
 #include "loopcheck/future.hpp"
+#include "loopcheck/child_watcher.hpp"
 #include "recorder.hpp"
 
 namespace loopcheck::ref {
@@ -185,6 +186,22 @@ class Runner {
   void reap(const Step& s);
   // injected OS failures (steps_faults.cpp)
   void fail(const Step& s);
+  // child watchers (steps_watchers.cpp)
+  struct Watchers {
+    std::map<std::string, std::shared_ptr<AbstractChildWatcher>> named;  // `watcher`, new_child_watcher names
+    ~Watchers();  // the policy lets its watcher go
+  };
+  std::shared_ptr<AbstractChildWatcher> watcher_named(const std::string& name) const;
+  void set_child_watcher(const Step& s);
+  void new_child_watcher(const Step& s);
+  void get_child_watcher(const Step& s);
+  void set_event_loop(const Step& s);
+  void waitpid_threads(const Step& s);
+  void await_reaped(const Step& s);
+  ChildCallback child_callback(const std::string& name);
+  EventLoop* loop_value(const Step& s, std::size_t i);
+  bool watcher_method(const Step& s, const std::string& object, const std::string& method);
+  void watcher_call(const Step& s, AbstractChildWatcher& w, const std::string& method);
 
   EventLoop& loop_;
   Recorder& rec_;
@@ -200,6 +217,7 @@ class Runner {
   std::shared_ptr<TraceLogger> trace_logger_;
   std::map<std::string, JsonFuture> futures_;
   std::vector<std::thread> late_threads_;  // call_soon_threadsafe_later, joined at the end
+  Watchers watchers_;  // steps_watchers.cpp; after children_, so it goes first
 };
 
 }  // namespace loopcheck::ref

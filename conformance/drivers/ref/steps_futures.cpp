@@ -48,6 +48,7 @@ void Runner::method_call(const Step& s) {
   auto dot = s.op.rfind('.');
   std::string object = s.op.substr(0, dot), method = s.op.substr(dot + 1);
   if (futures_.count(object)) return future_method(s, futures_.at(object), method);
+  if (watcher_method(s, object, method)) return;  // steps_watchers.cpp
   auto loop = other_loops_.find(object);
   if (loop != other_loops_.end() && method == "close") return loop->second->close();
   throw Unsupported("method " + method + " is not implemented by the ref driver yet");

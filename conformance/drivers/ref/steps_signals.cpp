@@ -249,6 +249,7 @@ void Runner::spawn(const Step& s) {
     throw StepError("line " + std::to_string(s.line) + ": spawn needs a command line starting with `child`");
   words[0] = child_path_;
   children_.pids[name] = spawn_child(words);
+  rec_.bind_pid(children_.pids[name], name);
 }
 
 pid_t Runner::child_pid(const Step& s) const {
