@@ -11,6 +11,7 @@
 #include "loopcheck/errors.hpp"
 #include "loopcheck/event_loop.hpp"
 #include "loopcheck/logger.hpp"
+#include "loopcheck/warnings.hpp"
 #include "protocol.hpp"
 #include "recorder.hpp"
 #include "runner.hpp"
@@ -48,6 +49,10 @@ int run(Channel& channel) {
   loopcheck::ref::Recorder recorder(channel);
   auto trace_logger = std::make_shared<loopcheck::ref::TraceLogger>(recorder);
   loopcheck::ScopedLogger scoped_logger(trace_logger);
+  // Python's warnings (ResourceWarning from an unclosed transport) as `warning TYPE MESSAGE`.
+  loopcheck::ScopedWarningHandler scoped_warnings([&recorder](const loopcheck::WarningRecord& w) {
+    recorder.event("warning", {w.category, w.message});
+  });
   loop->set_exception_handler([&recorder](loopcheck::EventLoop& l, const loopcheck::ExceptionContext& c) {
     recorder.exception_handler(l, c);
   });
@@ -57,6 +62,7 @@ int run(Channel& channel) {
   int status = 0;
   try {
     runner.execute((*run_msg)["scenario"]["steps"]);
+    runner.flush_protocols();  // data still held by recording protocols
     reply["type"] = "done";
   } catch (const loopcheck::ref::Unsupported& e) {
     reply["type"] = "unsupported";

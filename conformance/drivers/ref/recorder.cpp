@@ -22,9 +22,40 @@ void Recorder::bind_pid(pid_t pid, std::string name) {
   pid_names_[pid] = std::move(name);
 }
 
+void Recorder::bind_fd(int fd, std::string name) {
+  std::lock_guard lock(mu_);
+  fd_names_[fd] = std::move(name);
+}
+
+std::string Recorder::fd_name(int fd) const {
+  auto it = fd_names_.find(fd);
+  return it == fd_names_.end() ? "?" : it->second;
+}
+
+std::string Recorder::symbolic(std::string text) const {
+  if (text.find("0x") != std::string::npos) {
+    static const std::regex address("0x[0-9a-fA-F]+");
+    text = std::regex_replace(text, address, "0x?");
+  }
+  if (text.find("fd=") == std::string::npos && text.find("File descriptor ") == std::string::npos) return text;
+  static const std::regex fd_number(R"(\b(fd=|File descriptor )(\d+))");
+  std::string out;
+  auto last = text.cbegin();
+  for (std::sregex_iterator it(text.begin(), text.end(), fd_number), end; it != end; ++it) {
+    const std::smatch& m = *it;
+    out.append(last, m[0].first);
+    out += m[1].str() + fd_name(std::stoi(m[2].str()));
+    last = m[0].second;
+  }
+  out.append(last, text.cend());
+  return out;
+}
+
 void Recorder::event(const std::string& kind, nlohmann::json args) {
   std::lock_guard lock(mu_);
   if (!active) return;
+  for (auto& a : args)
+    if (a.is_string()) a = symbolic(a.get<std::string>());
   for (const auto& [pid, name] : pid_names_) {
     std::regex number("\\b" + std::to_string(pid) + "\\b");
     for (auto& a : args)

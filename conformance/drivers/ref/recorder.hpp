@@ -5,6 +5,7 @@
 #include <exception>
 #include <functional>
 #include <map>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <regex>
@@ -46,6 +47,12 @@ class Recorder {
   // driver does. Events may come from watcher threads too: `event` takes a lock.
   void bind_pid(pid_t pid, std::string name);
 
+  // Symbolic names (INTERPRETING.md 4): in string arguments, memory addresses become `0x?`
+  // and the numbers in `fd=N` / `File descriptor N` the name last bound to N ("?" if none).
+  void bind_fd(int fd, std::string name);
+  std::string fd_name(int fd) const;
+  std::string symbolic(std::string text) const;
+
   int current_line = 0;
   bool active = true;
 
@@ -58,6 +65,7 @@ class Recorder {
   std::vector<std::string> texts_;
   std::size_t consumed_ = 0;
   std::optional<Watch> watch_;
+  std::map<int, std::string> fd_names_;
   std::map<pid_t, std::string> pid_names_;
   std::recursive_mutex mu_;  // event() from watcher threads
 };

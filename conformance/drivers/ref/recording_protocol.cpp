@@ -1,5 +1,6 @@
 #include "recording_protocol.hpp"
 
+#include <cstdio>
 #include <utility>
 
 #include "data.hpp"
@@ -47,6 +48,12 @@ void RecordingProtocol::data_received(std::span<const std::byte> data) {
 bool RecordingProtocol::eof_received() {
   event("eof_received");
   return options_.eof_result;
+}
+
+std::string RecordingProtocol::repr() const {
+  char address[32];
+  std::snprintf(address, sizeof address, "%p", static_cast<const void*>(this));
+  return std::string("<protocols.RecordingProtocol object at ") + address + ">";
 }
 
 }  // namespace loopcheck::ref

@@ -62,6 +62,8 @@ class RecordingProtocol : public Protocol {
   void resume_writing() override;
   void data_received(std::span<const std::byte> data) override;
   bool eof_received() override;
+  // The Python driver's protocol repr: `<protocols.RecordingProtocol object at 0x...>`.
+  std::string repr() const override;
 
  private:
   // Flushes held data, then fires `NAME.kind ARGS`.

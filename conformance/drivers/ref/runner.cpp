@@ -147,6 +147,10 @@ const std::map<std::string, Runner::Handler>& Runner::handlers() {
       {"await_exit", &Runner::await_exit},
       {"reap", &Runner::reap},
       {"fail", &Runner::fail},
+      // steps_read_pipe.cpp
+      {"connect_read_pipe", &Runner::connect_read_pipe},
+      {"received", &Runner::received},
+      {"pty", &Runner::pty},
       // steps_watchers.cpp
       {"set_child_watcher", &Runner::set_child_watcher},
       {"new_child_watcher", &Runner::new_child_watcher},
@@ -161,6 +165,7 @@ void Runner::execute(const nlohmann::json& steps) {
   for (const auto& d : steps) {
     Step s(d);
     rec_.current_line = s.line;
+    sync_fd_names();
     if (s.op == "raise") {
       throw_python(s.name(0, "an exception type"), s.args.size() > 1 ? text_value(s.args[1]) : "");
     }

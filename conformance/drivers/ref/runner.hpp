@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <exception>
+#include <any>
 #include <map>
 #include <memory>
 #include <set>
@@ -19,7 +20,9 @@
 #include "loopcheck/event_loop.hpp"
 #include "loopcheck/future.hpp"
 #include "loopcheck/child_watcher.hpp"
+#include "loopcheck/transports.hpp"
 #include "recorder.hpp"
+#include "recording_protocol.hpp"
 
 namespace loopcheck::ref {
 
@@ -186,6 +189,21 @@ class Runner {
   void reap(const Step& s);
   // injected OS failures (steps_faults.cpp)
   void fail(const Step& s);
+  // transports and read pipes (steps_read_pipe.cpp): NAME.METHOD on any transport kind
+  // goes through transport_method; protocols are flushed at the end of the scenario
+ public:
+  void flush_protocols();
+
+ private:
+  std::shared_ptr<RecordingProtocol> make_protocol(const std::string& name, RecordingProtocol::Options options = {});
+  void connect_read_pipe(const Step& s);
+  void received(const Step& s);
+  void pty(const Step& s);
+  nlohmann::json object_token(const std::any& value) const;
+  bool transport_method(const Step& s, const std::string& object, const std::string& method);
+  bool read_method(const Step& s, ReadTransport& t, const std::string& method);
+  bool write_method(const Step& s, WriteTransport& t, const std::string& method);
+  void sync_fd_names();
   // child watchers (steps_watchers.cpp)
   struct Watchers {
     std::map<std::string, std::shared_ptr<AbstractChildWatcher>> named;  // `watcher`, new_child_watcher names
@@ -217,6 +235,10 @@ class Runner {
   std::shared_ptr<TraceLogger> trace_logger_;
   std::map<std::string, JsonFuture> futures_;
   std::vector<std::thread> late_threads_;  // call_soon_threadsafe_later, joined at the end
+  // transports and read pipes (steps_read_pipe.cpp)
+  std::map<std::string, std::shared_ptr<BaseTransport>> transports_;
+  std::map<std::string, std::shared_ptr<RecordingProtocol>> protocols_;
+  std::map<std::string, int> fd_names_bound_;  // what sync_fd_names told the recorder
   Watchers watchers_;  // steps_watchers.cpp; after children_, so it goes first
 };
 

@@ -49,6 +49,7 @@ void Runner::method_call(const Step& s) {
   std::string object = s.op.substr(0, dot), method = s.op.substr(dot + 1);
   if (futures_.count(object)) return future_method(s, futures_.at(object), method);
   if (watcher_method(s, object, method)) return;  // steps_watchers.cpp
+  if (transport_method(s, object, method)) return;  // steps_read_pipe.cpp
   auto loop = other_loops_.find(object);
   if (loop != other_loops_.end() && method == "close") return loop->second->close();
   throw Unsupported("method " + method + " is not implemented by the ref driver yet");
@@ -82,6 +83,7 @@ void Runner::future_method(const Step& s, JsonFuture& f, const std::string& meth
 void Runner::forget(const Step& s) {
   std::string name = s.name(0, "a name");
   if (futures_.erase(name)) return;
+  if (transports_.erase(name)) return;  // a transport still open warns when destroyed
   if (other_loops_.count(name))
     throw Unsupported("a C++ EventLoop is closed by its destructor; Python's ResourceWarning for an unclosed "
                       "loop has no counterpart");
