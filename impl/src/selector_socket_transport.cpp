@@ -56,7 +56,7 @@ std::shared_ptr<SelectorSocketTransport> SelectorSocketTransport::create(EventLo
 
 SelectorSocketTransport::SelectorSocketTransport(EventLoop& loop, int sock, std::shared_ptr<BaseProtocol> protocol,
                                                  std::optional<std::string> peername, std::shared_ptr<Server> server)
-    : FlowControlMixin(&loop), sock_fd_(sock), server_(std::move(server)), peername_(std::move(peername)) {
+    : FlowControlMixin(&loop), sock_fd_(sock), loop_alive_(loop.lifetime_token()), server_(std::move(server)), peername_(std::move(peername)) {
   sockname_ = detail::unix_sockname(sock);
   if (!peername_) peername_ = detail::unix_peername(sock);
   set_protocol(std::move(protocol));
@@ -81,7 +81,9 @@ void SelectorSocketTransport::start(std::optional<Future<void>> waiter) {
 
 SelectorSocketTransport::~SelectorSocketTransport() {
   if (!sock_open_) return;
-  warn("ResourceWarning", "unclosed transport " + repr());
+  if (loop_alive_.expired()) loop_ = nullptr;
+  if (server_) server_->forget_client(this);
+  warn("unclosed transport " + repr(), "ResourceWarning");
   if (loop_) loop_->clear_fd_transport(sock_fd_);
   syscalls().close(sock_fd_);
 }
@@ -125,6 +127,7 @@ void SelectorSocketTransport::add_reader() {
 
 void SelectorSocketTransport::pause_reading() {
   if (!is_reading()) return;
+  auto self = shared_from_this();  // the reader may hold the last reference
   paused_ = true;
   loop_->remove_reader_internal(sock_fd_);
   if (loop_->get_debug()) log(LogLevel::DEBUG, repr() + " pauses reading");
@@ -162,6 +165,7 @@ void SelectorSocketTransport::read_ready() {
 }
 
 void SelectorSocketTransport::on_eof() {
+  auto self = shared_from_this();  // the reader may hold the last reference
   if (loop_->get_debug()) log(LogLevel::DEBUG, repr() + " received EOF");
   bool keep_open = false;
   try {
@@ -222,6 +226,7 @@ void SelectorSocketTransport::drop_front(std::size_t n) {
 
 void SelectorSocketTransport::write_ready() {
   if (conn_lost_) return;
+  auto self = shared_from_this();  // the writer may hold the last reference
   ssize_t n = syscalls().send(sock_fd_, buffer_.data() + head_, get_write_buffer_size(), MSG_NOSIGNAL);
   if (n < 0) {
     int err = errno;
@@ -263,12 +268,12 @@ Future<void> SelectorSocketTransport::make_empty_waiter() {
 
 void SelectorSocketTransport::close() {
   if (closing_) return;
+  auto self = shared_from_this();  // the reader may hold the last reference
   closing_ = true;
   loop_->remove_reader_internal(sock_fd_);
   if (get_write_buffer_size() == 0) {
     ++conn_lost_;
     loop_->remove_writer_internal(sock_fd_);
-    auto self = shared_from_this();
     loop_->call_soon([self] { self->call_connection_lost(nullptr); }, Label("_call_connection_lost"));
   }
 }
@@ -293,6 +298,7 @@ void SelectorSocketTransport::fatal_error(std::exception_ptr exc, const char* me
 
 void SelectorSocketTransport::force_close(std::exception_ptr exc) {
   if (conn_lost_) return;
+  auto self = shared_from_this();  // the reader or writer may hold the last reference
   if (get_write_buffer_size() != 0) {
     buffer_.clear();
     head_ = 0;
@@ -303,7 +309,6 @@ void SelectorSocketTransport::force_close(std::exception_ptr exc) {
     loop_->remove_reader_internal(sock_fd_);
   }
   ++conn_lost_;
-  auto self = shared_from_this();
   loop_->call_soon([self, exc] { self->call_connection_lost(exc); }, Label("_call_connection_lost"));
 }
 

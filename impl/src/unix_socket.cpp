@@ -88,7 +88,14 @@ std::string address_str(int fd, int family, NameCall call) {
 
 int socket_family(int fd) { return sockopt_int(fd, SO_DOMAIN); }
 int socket_type(int fd) { return sockopt_int(fd, SO_TYPE); }
-int socket_proto(int fd) { return sockopt_int(fd, SO_PROTOCOL); }
+// Python reports the protocol the socket was made with; the kernel reports the one it chose
+// for 0 (TCP, UDP), so those count as 0.
+int socket_proto(int fd) {
+  int proto = sockopt_int(fd, SO_PROTOCOL);
+  int type = socket_type(fd);
+  if ((type == SOCK_STREAM && proto == IPPROTO_TCP) || (type == SOCK_DGRAM && proto == IPPROTO_UDP)) return 0;
+  return proto;
+}
 
 bool is_unix_stream_socket(int fd) { return socket_family(fd) == AF_UNIX && socket_type(fd) == SOCK_STREAM; }
 

@@ -120,6 +120,7 @@ class SelectorSocketTransport final : public ReadTransport,
 
   int sock_fd_;
   bool sock_open_ = true;
+  std::weak_ptr<const void> loop_alive_;  // the destructor may run after the loop is gone
   std::shared_ptr<BaseProtocol> protocol_;
   Protocol* stream_protocol_ = nullptr;  // protocol_ as a Protocol, if it is one
   bool protocol_connected_ = false;

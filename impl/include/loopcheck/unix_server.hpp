@@ -59,23 +59,23 @@
 namespace loopcheck {
 
 struct UnixServerOptions {
-  std::optional<std::string> path;  // a std::filesystem::path converts to it
-  std::optional<int> sock;
+  std::optional<std::string> path{};  // a std::filesystem::path converts to it
+  std::optional<int> sock{};
   int backlog = 100;
-  std::optional<bool> ssl;  // None, or a bool (which CPython refuses)
-  std::optional<double> ssl_handshake_timeout;
-  std::optional<double> ssl_shutdown_timeout;
+  std::optional<bool> ssl{};  // None, or a bool (which CPython refuses)
+  std::optional<double> ssl_handshake_timeout{};
+  std::optional<double> ssl_shutdown_timeout{};
   bool start_serving = true;
   bool cleanup_socket = true;
 };
 
 struct UnixConnectionOptions {
-  std::optional<std::string> path;
-  std::optional<int> sock;
-  std::optional<bool> ssl;
-  std::optional<std::string> server_hostname;
-  std::optional<double> ssl_handshake_timeout;
-  std::optional<double> ssl_shutdown_timeout;
+  std::optional<std::string> path{};
+  std::optional<int> sock{};
+  std::optional<bool> ssl{};
+  std::optional<std::string> server_hostname{};
+  std::optional<double> ssl_handshake_timeout{};
+  std::optional<double> ssl_shutdown_timeout{};
 };
 
 // asyncio.base_events.Server for Unix sockets.
@@ -115,6 +115,8 @@ class Server : public std::enable_shared_from_this<Server> {
   // Seams for the transports and the loop.
   void attach(SelectorSocketTransport* transport);
   void detach(SelectorSocketTransport* transport);
+  // A transport destroyed without losing its connection (its loop closed first).
+  void forget_client(SelectorSocketTransport* transport) noexcept { clients_.erase(transport); }
   std::size_t client_count() const noexcept { return clients_.size(); }
   void start_serving_now();  // Server._start_serving
 
