@@ -17,11 +17,6 @@ std::string text_of(const nlohmann::json& v) {
 
 }  // namespace
 
-void Recorder::bind_pid(pid_t pid, std::string name) {
-  std::lock_guard lock(mu_);
-  pid_names_[pid] = std::move(name);
-}
-
 void Recorder::bind_fd(int fd, std::string name) {
   std::lock_guard lock(mu_);
   fd_names_[fd] = std::move(name);
@@ -51,6 +46,11 @@ std::string Recorder::symbolic(std::string text) const {
   return out;
 }
 
+void Recorder::bind_pid(pid_t pid, std::string name) {
+  std::lock_guard lock(mu_);
+  pid_names_[pid] = std::move(name);
+}
+
 void Recorder::event(const std::string& kind, nlohmann::json args) {
   std::lock_guard lock(mu_);
   if (!active) return;
@@ -60,6 +60,15 @@ void Recorder::event(const std::string& kind, nlohmann::json args) {
     std::regex number("\\b" + std::to_string(pid) + "\\b");
     for (auto& a : args)
       if (a.is_string()) a = std::regex_replace(a.get<std::string>(), number, name);
+  }
+  if (!tmpdir.empty()) {  // the scenario's directory is $TMP (INTERPRETING.md 4)
+    for (auto& a : args) {
+      if (!a.is_string()) continue;
+      std::string text = a.get<std::string>();
+      for (auto at = text.find(tmpdir); at != std::string::npos; at = text.find(tmpdir, at + 4))
+        text.replace(at, tmpdir.size(), "$TMP");
+      a = text;
+    }
   }
   std::string text = kind;
   for (const auto& a : args) text += " " + text_of(a);

@@ -5,8 +5,8 @@
 #include <exception>
 #include <functional>
 #include <map>
-#include <map>
 #include <mutex>
+#include <map>
 #include <optional>
 #include <regex>
 #include <string>
@@ -43,15 +43,17 @@ class Recorder {
   // The `record` exception handler: `exception_handler MESSAGE TYPE TEXT KEYS`.
   void exception_handler(EventLoop& loop, const ExceptionContext& context);
 
-  // Known pids become their child names in string arguments (`pid c1`), as the Python
-  // driver does. Events may come from watcher threads too: `event` takes a lock.
-  void bind_pid(pid_t pid, std::string name);
-
   // Symbolic names (INTERPRETING.md 4): in string arguments, memory addresses become `0x?`
   // and the numbers in `fd=N` / `File descriptor N` the name last bound to N ("?" if none).
   void bind_fd(int fd, std::string name);
   std::string fd_name(int fd) const;
   std::string symbolic(std::string text) const;
+
+  // The scenario's temporary directory, shown as `$TMP` in string arguments (steps_sockets.cpp).
+  std::string tmpdir;
+  // Known pids become their child names in string arguments (`pid c1`), as the Python
+  // driver does. Events may come from watcher threads too: `event` takes a lock.
+  void bind_pid(pid_t pid, std::string name);
 
   int current_line = 0;
   bool active = true;
@@ -65,9 +67,9 @@ class Recorder {
   std::vector<std::string> texts_;
   std::size_t consumed_ = 0;
   std::optional<Watch> watch_;
-  std::map<int, std::string> fd_names_;
   std::map<pid_t, std::string> pid_names_;
   std::recursive_mutex mu_;  // event() from watcher threads
+  std::map<int, std::string> fd_names_;
 };
 
 // Sends log records at WARNING and above as `log LEVEL MESSAGE [TYPE TEXT]` events. After

@@ -121,7 +121,7 @@ const std::map<std::string, Runner::Handler>& Runner::handlers() {
       {"run_until_complete", &Runner::run_until_complete},
       {"forget", &Runner::forget},
       {"gc_collect", &Runner::gc_collect},
-      {"regular_file", &Runner::regular_file},
+      {"regular_file", &Runner::regular_file_object},  // steps_sendfile.cpp
       {"devnull", &Runner::devnull},
       {"get_blocking", &Runner::get_blocking},
       {"pipe", &Runner::pipe},
@@ -147,16 +147,27 @@ const std::map<std::string, Runner::Handler>& Runner::handlers() {
       {"await_exit", &Runner::await_exit},
       {"reap", &Runner::reap},
       {"fail", &Runner::fail},
-      // steps_read_pipe.cpp
-      {"connect_read_pipe", &Runner::connect_read_pipe},
-      {"received", &Runner::received},
-      {"pty", &Runner::pty},
       // steps_watchers.cpp
       {"set_child_watcher", &Runner::set_child_watcher},
       {"new_child_watcher", &Runner::new_child_watcher},
       {"get_child_watcher", &Runner::get_child_watcher},
       {"waitpid_threads", &Runner::waitpid_threads},
       {"await_reaped", &Runner::await_reaped},
+      // steps_sockets.cpp
+      {"socket", &Runner::socket},
+      {"stale_socket", &Runner::stale_socket},
+      {"path_exists", &Runner::path_exists},
+      {"fd_limit", &Runner::fd_limit},
+      {"create_unix_server", &Runner::create_unix_server},
+      {"create_unix_connection", &Runner::create_unix_connection},
+      // steps_sendfile.cpp
+      {"memory_file", &Runner::memory_file},
+      {"sock_sendfile", &Runner::sock_sendfile},
+      {"sendfile", &Runner::sendfile},
+      // steps_read_pipe.cpp
+      {"connect_read_pipe", &Runner::connect_read_pipe},
+      {"received", &Runner::received},
+      {"pty", &Runner::pty},
   };
   return table;
 }

@@ -3,12 +3,14 @@
 #pragma once
 
 #include <functional>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <exception>
 #include <any>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -20,6 +22,7 @@
 #include "loopcheck/event_loop.hpp"
 #include "loopcheck/future.hpp"
 #include "loopcheck/child_watcher.hpp"
+#include "loopcheck/file_object.hpp"
 #include "loopcheck/transports.hpp"
 #include "recorder.hpp"
 #include "recording_protocol.hpp"
@@ -189,21 +192,6 @@ class Runner {
   void reap(const Step& s);
   // injected OS failures (steps_faults.cpp)
   void fail(const Step& s);
-  // transports and read pipes (steps_read_pipe.cpp): NAME.METHOD on any transport kind
-  // goes through transport_method; protocols are flushed at the end of the scenario
- public:
-  void flush_protocols();
-
- private:
-  std::shared_ptr<RecordingProtocol> make_protocol(const std::string& name, RecordingProtocol::Options options = {});
-  void connect_read_pipe(const Step& s);
-  void received(const Step& s);
-  void pty(const Step& s);
-  nlohmann::json object_token(const std::any& value) const;
-  bool transport_method(const Step& s, const std::string& object, const std::string& method);
-  bool read_method(const Step& s, ReadTransport& t, const std::string& method);
-  bool write_method(const Step& s, WriteTransport& t, const std::string& method);
-  void sync_fd_names();
   // child watchers (steps_watchers.cpp)
   struct Watchers {
     std::map<std::string, std::shared_ptr<AbstractChildWatcher>> named;  // `watcher`, new_child_watcher names
@@ -220,6 +208,42 @@ class Runner {
   EventLoop* loop_value(const Step& s, std::size_t i);
   bool watcher_method(const Step& s, const std::string& object, const std::string& method);
   void watcher_call(const Step& s, AbstractChildWatcher& w, const std::string& method);
+  // sendfile (steps_sendfile.cpp): file objects, sock_sendfile, async steps' tasks
+  void regular_file_object(const Step& s);
+  void memory_file(const Step& s);
+  void sock_sendfile(const Step& s);
+  void sendfile(const Step& s);
+  std::shared_ptr<FileObject> file_named(const std::string& name);
+  bool file_method(const Step& s, const std::string& object, const std::string& method);
+  void await_size(const Step& s, Future<std::size_t> fut);
+  bool cancel_task(const std::string& name);
+  // transports and read pipes (steps_read_pipe.cpp): NAME.METHOD on any transport kind
+  // goes through transport_method; protocols are flushed at the end of the scenario
+ public:
+  void flush_protocols();
+
+ private:
+  std::shared_ptr<RecordingProtocol> make_protocol(const std::string& name, RecordingProtocol::Options options = {});
+  void connect_read_pipe(const Step& s);
+  void received(const Step& s);
+  void pty(const Step& s);
+  nlohmann::json object_token(const std::any& value) const;
+  bool transport_method(const Step& s, const std::string& object, const std::string& method);
+  bool read_method(const Step& s, ReadTransport& t, const std::string& method);
+  bool write_method(const Step& s, WriteTransport& t, const std::string& method);
+  void sync_fd_names();
+
+  // Unix sockets (steps_sockets.cpp): servers, connections, plain sockets, fd limits
+  void socket(const Step& s);
+  void stale_socket(const Step& s);
+  void path_exists(const Step& s);
+  void fd_limit(const Step& s);
+  void create_unix_server(const Step& s);
+  void create_unix_connection(const Step& s);
+  bool socket_method(const Step& s, const std::string& object, const std::string& method);
+  int socket_fd(const std::string& name) const;
+  template <class T, class Bound>
+  void await_step(const Step& s, Future<T> future, Bound bound);
 
   EventLoop& loop_;
   Recorder& rec_;
@@ -235,11 +259,18 @@ class Runner {
   std::shared_ptr<TraceLogger> trace_logger_;
   std::map<std::string, JsonFuture> futures_;
   std::vector<std::thread> late_threads_;  // call_soon_threadsafe_later, joined at the end
+  Watchers watchers_;  // steps_watchers.cpp; after children_, so it goes first
+  // Unix sockets (steps_sockets.cpp)
+  std::map<std::string, std::shared_ptr<Server>> servers_;
+  std::optional<rlimit> saved_fd_limit_;  // fd_limit: the limit to restore
+  // sendfile (steps_sendfile.cpp)
+  std::map<std::string, std::shared_ptr<FileObject>> files_;  // regular_file, memory_file
+  std::set<std::string> tls_sockets_;                          // `socket NAME ssl=true`
+  std::map<std::string, std::function<bool()>> tasks_;         // async steps with task=NAME
   // transports and read pipes (steps_read_pipe.cpp)
   std::map<std::string, std::shared_ptr<BaseTransport>> transports_;
   std::map<std::string, std::shared_ptr<RecordingProtocol>> protocols_;
   std::map<std::string, int> fd_names_bound_;  // what sync_fd_names told the recorder
-  Watchers watchers_;  // steps_watchers.cpp; after children_, so it goes first
 };
 
 }  // namespace loopcheck::ref

@@ -32,6 +32,9 @@ class FaultSyscalls : public RealSyscalls {
   ssize_t write(int fd, const void* buf, size_t count) override {
     return run("write", [&] { return RealSyscalls::write(fd, buf, count); });
   }
+  ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) override {
+    return run("sendfile", [&] { return RealSyscalls::sendfile(out_fd, in_fd, offset, count); });
+  }
   pid_t waitpid(pid_t pid, int* status, int options) override {
     return run("waitpid", [&] { return RealSyscalls::waitpid(pid, status, options); });
   }
@@ -105,8 +108,7 @@ long count_kw(const Step& s, const char* key, long fallback) {
 
 void Runner::fail(const Step& s) {
   std::string op = s.name(0, "an OS operation");
-  if (op == "sendfile") throw Unsupported("the reference loop has no sendfile to fail");
-  if (op != "sigaction" && op != "kill" && op != "write" && op != "read" && op != "waitpid")
+  if (op != "sigaction" && op != "kill" && op != "write" && op != "read" && op != "waitpid" && op != "sendfile")
     throw StepError("line " + std::to_string(s.line) + ": fail: unknown OS operation '" + op + "'");
   Plan plan{errno_arg(s), count_kw(s, "count", 1), count_kw(s, "after", 0)};
   fault_syscalls().set(op, plan);

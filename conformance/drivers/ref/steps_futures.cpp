@@ -49,6 +49,8 @@ void Runner::method_call(const Step& s) {
   std::string object = s.op.substr(0, dot), method = s.op.substr(dot + 1);
   if (futures_.count(object)) return future_method(s, futures_.at(object), method);
   if (watcher_method(s, object, method)) return;  // steps_watchers.cpp
+  if (socket_method(s, object, method)) return;  // steps_sockets.cpp
+  if (file_method(s, object, method)) return;  // steps_sendfile.cpp
   if (transport_method(s, object, method)) return;  // steps_read_pipe.cpp
   auto loop = other_loops_.find(object);
   if (loop != other_loops_.end() && method == "close") return loop->second->close();

@@ -57,6 +57,7 @@ void Runner::call_at(const Step& s) {
 
 void Runner::cancel(const Step& s) {
   std::string name = s.name(0, "a callback name");
+  if (cancel_task(name)) return;  // a task=NAME async step (steps_sendfile.cpp)
   auto it = handles_.find(name);
   if (it == handles_.end()) throw StepError("no handle was scheduled under '" + name + "'");
   it->second->cancel();
