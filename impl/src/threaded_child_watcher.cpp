@@ -2,6 +2,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +40,17 @@ int poll_retrying(struct pollfd* fds, nfds_t n, int timeout_ms) {
     r = ::poll(fds, n, timeout_ms);
   } while (r < 0 && errno == EINTR);
   return r;
+}
+
+// True while `pid` is a child of this process that nobody reaped (running or a zombie);
+// looks without reaping.
+bool is_child(pid_t pid) {
+  siginfo_t info{};
+  int r;
+  do {
+    r = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT);
+  } while (r < 0 && errno == EINTR);
+  return r == 0;
 }
 
 // `label(pid, returncode)`, the callback as the loop's handle shows it.
@@ -110,6 +122,13 @@ void ThreadedChildWatcher::add_child_handler(pid_t pid, ChildCallback callback, 
 bool ThreadedChildWatcher::await_exit(pid_t pid) {
   int pidfd = real_syscalls().pidfd_open(pid, 0);
   if (pidfd < 0 && errno == ESRCH) return true;  // gone already: waitpid says how
+  // CPython's os.waitpid(pid, 0) fails at once for a live process that is not our child:
+  // waiting for its end would report late, or never. Checked after pidfd_open, since the
+  // pid of an unreaped child cannot be reused: the pidfd is the child's.
+  if (!is_child(pid)) {
+    if (pidfd >= 0) ::close(pidfd);
+    return true;
+  }
   if (pidfd >= 0) {
     struct pollfd fds[2] = {{pidfd, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
     poll_retrying(fds, 2, -1);

@@ -732,6 +732,18 @@ TEST_F(ChildWatcherTest, ThreadedReports255ForAChildReapedElsewhere) {
             std::vector<std::string>{"Unknown child process pid " + std::to_string(pid) + ", will report returncode 255"});
 }
 
+// os.waitpid(pid, 0) on a process that is alive but not ours fails at once (ECHILD): no
+// waiting for the process to end.
+TEST_F(ChildWatcherTest, ThreadedReports255AtOnceForALiveProcessThatIsNotAChild) {
+  ThreadedChildWatcher w;
+  pid_t parent = ::getppid();
+  run_in(loop, [&] { w.add_child_handler(parent, reports.callback()); });
+  ASSERT_TRUE(run_until_reported(1));
+  EXPECT_EQ(reports.of(parent), std::vector<int>{255});
+  EXPECT_EQ(warning_texts(log), std::vector<std::string>{"Unknown child process pid " + std::to_string(parent) +
+                                                         ", will report returncode 255"});
+}
+
 TEST_F(ChildWatcherTest, ThreadedReportsEveryChildOnceInAnyExitOrder) {
   ThreadedChildWatcher w;
   std::vector<pid_t> pids;

@@ -174,7 +174,8 @@ class MultiLoopChildWatcher : public AbstractChildWatcher {
 //
 // Unlike CPython's daemon threads, no thread outlives the watcher: the destructor stops the
 // waits still pending (warning ResourceWarning, as CPython's __del__ does) and joins every
-// thread. A thread waits on a pidfd and a stop eventfd, then reaps with waitpid.
+// thread. A thread waits on a pidfd and a stop eventfd, then reaps with waitpid; a pid that
+// is not an unreaped child is reported at once (255), as os.waitpid fails at once.
 class ThreadedChildWatcher : public AbstractChildWatcher {
  public:
   ThreadedChildWatcher();
