@@ -1,6 +1,11 @@
 // Child watchers (CPython's test_unix_events ChildWatcherTestsMixin and the policy tests,
 // by behaviour) with real children: fork + _exit, or a paused child killed by the test.
 // Every test leaves no child behind (no zombie either), no thread and no fd.
+//
+// Loops run with run_forever, as asyncio runs them: only then is a loop the running one
+// (get_running_loop(), which MultiLoop, Threaded and Pidfd registration needs) and
+// is_running() true. A bare run_once is neither, and blocks for ever with nothing to do;
+// every wait here ends at an event (a report, a log record, a pidfd) or a deadline.
 #include <dirent.h>
 #include <poll.h>
 #include <signal.h>
