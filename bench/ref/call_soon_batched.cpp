@@ -1,29 +1,19 @@
 // call_soon_batched on the reference loop: N call_soon() before run_forever(); the loop
 // runs them all in its first pass and the last one stops it.
-#include <loopcheck/event_loop.hpp>
-
 #include "../common/workload.hpp"
+#include "fire_counter.hpp"
 
 namespace loopcheck::bench::ref {
 namespace {
 
-struct Tick {
-  EventLoop* loop;
-  std::size_t* count;
-  std::size_t n;
-  void operator()() const {
-    if (++*count == n) loop->stop();
-  }
-};
-
 void call_soon_batched(benchmark::State& state, std::size_t n) {
   EventLoop loop;
-  std::size_t count = 0;
+  Batch batch{&loop, n};
   measure(state, n, [&] {
-    count = 0;
-    for (std::size_t i = 0; i < n; ++i) loop.call_soon(Tick{&loop, &count, n});
+    batch.count = 0;
+    for (std::size_t i = 0; i < n; ++i) loop.call_soon(FireCounter{&batch});
     loop.run_forever();
-    return count;
+    return batch.count;
   });
 }
 

@@ -9,13 +9,13 @@ namespace {
 
 void timers_random(benchmark::State& state, std::size_t n) {
   EventLoop loop;
-  std::size_t count = 0;
+  Batch batch{&loop, n};
   const std::vector<double> delays = random_delays(n);
   measure(state, n, [&] {
-    count = 0;
-    for (double d : delays) loop.call_later(d, FireCounter{&loop, &count, n});
+    batch.count = 0;
+    for (double d : delays) loop.call_later(d, FireCounter{&batch});
     loop.run_forever();
-    return count;
+    return batch.count;
   });
 }
 

@@ -7,12 +7,12 @@ namespace {
 
 void timers_zero(benchmark::State& state, std::size_t n) {
   EventLoop loop;
-  std::size_t count = 0;
+  Batch batch{&loop, n};
   measure(state, n, [&] {
-    count = 0;
-    for (std::size_t i = 0; i < n; ++i) loop.call_later(0.0, FireCounter{&loop, &count, n});
+    batch.count = 0;
+    for (std::size_t i = 0; i < n; ++i) loop.call_later(0.0, FireCounter{&batch});
     loop.run_forever();
-    return count;
+    return batch.count;
   });
 }
 

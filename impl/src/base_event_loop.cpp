@@ -114,11 +114,11 @@ void EventLoop::add_callback_signalsafe(const HandleRef& handle) {
 void EventLoop::push_timer(TimerHandle* timer) {
   timer->add_ref();
   heapq::heappush(scheduled_, TimerEntry{timer->when(), timer}, timer_less);
-  timer->scheduled_ = true;
+  timer->set_scheduled(true);
 }
 
 void EventLoop::timer_handle_cancelled(TimerHandle& timer) noexcept {
-  if (timer.scheduled_) ++timer_cancelled_count_;
+  if (timer.scheduled()) ++timer_cancelled_count_;
 }
 
 std::vector<TimerHandleRef> EventLoop::scheduled_snapshot() const {
@@ -138,7 +138,7 @@ void EventLoop::purge_cancelled_timers() {
     kept.reserve(sched_count);
     for (const TimerEntry& e : scheduled_) {
       if (e.timer->cancelled()) {
-        e.timer->scheduled_ = false;
+        e.timer->set_scheduled(false);
         e.timer->release();
       } else {
         kept.push_back(e);
@@ -152,7 +152,7 @@ void EventLoop::purge_cancelled_timers() {
   while (!scheduled_.empty() && scheduled_[0].timer->cancelled()) {
     --timer_cancelled_count_;
     TimerHandle* t = heapq::heappop(scheduled_, timer_less).timer;
-    t->scheduled_ = false;
+    t->set_scheduled(false);
     t->release();
   }
 }
@@ -175,7 +175,7 @@ void EventLoop::move_due_timers() {
   while (!scheduled_.empty()) {
     if (scheduled_[0].when >= end_time) break;
     TimerHandle* t = heapq::heappop(scheduled_, timer_less).timer;
-    t->scheduled_ = false;
+    t->set_scheduled(false);
     ready_.push_back(t);  // the heap's reference moves to the ready queue
   }
 }
@@ -208,17 +208,24 @@ void EventLoop::run_ready(std::size_t ntodo) {
     // ahead of the one about to run.
     if (ready_.size() > detail::kPrefetchAhead) __builtin_prefetch(ready_[detail::kPrefetchAhead]);
     Handle* h = ready_.pop_front();
-    HandleRelease release{h};
-    if (h->cancelled()) continue;
-    if (get_debug()) {
-      run_handle_debug(*h);
+    if (h->unshared() && !h->cancelled() && !get_debug()) [[likely]] {
+      // The queue held the only reference: run, then free, with no other bookkeeping.
+      try {
+        h->run_unshared();
+      } catch (...) {
+        HandleRelease release{h};
+        report_callback_exception(*h);
+        continue;
+      }
+      h->destroy();
       continue;
     }
-    try {
-      h->invoke_queued();
-    } catch (...) {
-      report_callback_exception(*h);
-    }
+    HandleRelease release{h};
+    if (h->cancelled()) continue;
+    if (get_debug())
+      run_handle_debug(*h);
+    else
+      run_handle(*h);
   }
 }
 
@@ -241,7 +248,7 @@ void EventLoop::report_callback_exception(Handle& handle) {
   context.handle = HandleRef(&handle);
   // Debug mode: where the handle was scheduled, formatted the way CPython's default
   // handler prints a `source_traceback`.
-  if (handle.created_in_debug_) {
+  if (handle.created_in_debug()) {
     if (auto where = detail::handle_origin(&handle))
       context.set("source_traceback", "Object created at (most recent call last):\n" + where->frame());
   }
@@ -287,7 +294,7 @@ void EventLoop::run_forever() {
 void EventLoop::drop_all_handles() noexcept {
   while (!ready_.empty()) ready_.pop_front()->release();
   for (const TimerEntry& e : scheduled_) {
-    e.timer->scheduled_ = false;
+    e.timer->set_scheduled(false);
     e.timer->release();
   }
   scheduled_.clear();

@@ -1,4 +1,4 @@
-// Handle / TimerHandle: cancel, repr, invoke, and the per-thread block pool they live in.
+// Handle / TimerHandle: cancel, repr, destruction, and the per-thread block pools they live in.
 #include "loopcheck/handle.hpp"
 
 #include <sys/mman.h>
@@ -24,31 +24,27 @@ namespace {
 constexpr std::size_t kCacheLine = 64;
 constexpr std::size_t kSlabBlocks = 512;
 
-constexpr std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
-constexpr std::size_t kBlockSize[2] = {round_up(sizeof(Handle), alignof(Handle)),
-                                       round_up(sizeof(TimerHandle), alignof(TimerHandle))};
-
 // Slabs and blocks of exited threads, shared by all threads. Never destroyed: handles may
 // be released during static destruction, and the slabs stay reachable for leak checkers.
 struct SharedBlocks {
   std::mutex mu;
   std::vector<void*> slabs;
-  std::vector<void*> spare[2];
+  std::vector<void*> spare[kBlockClasses];
 };
 SharedBlocks& shared_blocks() {
   static SharedBlocks* shared = new SharedBlocks;
   return *shared;
 }
 
-void push_block(HandlePool& pool, bool timer, void* block) {
-  if (pool.count[timer] == pool.capacity[timer]) {
-    std::size_t capacity = pool.capacity[timer] ? pool.capacity[timer] * 2 : 2 * kSlabBlocks;
-    void* grown = std::realloc(pool.blocks[timer], capacity * sizeof(void*));
+void push_block(HandlePool& pool, unsigned cls, void* block) {
+  if (pool.count[cls] == pool.capacity[cls]) {
+    std::size_t capacity = pool.capacity[cls] ? pool.capacity[cls] * 2 : 2 * kSlabBlocks;
+    void* grown = std::realloc(pool.blocks[cls], capacity * sizeof(void*));
     if (!grown) throw std::bad_alloc();
-    pool.blocks[timer] = static_cast<void**>(grown);
-    pool.capacity[timer] = capacity;
+    pool.blocks[cls] = static_cast<void**>(grown);
+    pool.capacity[cls] = capacity;
   }
-  pool.blocks[timer][pool.count[timer]++] = block;
+  pool.blocks[cls][pool.count[cls]++] = block;
 }
 
 // Gives this thread's blocks to the spare list when the thread exits.
@@ -59,7 +55,7 @@ struct PoolCleanup {
     pool.closed = true;
     SharedBlocks& shared = shared_blocks();
     std::lock_guard lock(shared.mu);
-    for (int i = 0; i < 2; ++i) {
+    for (unsigned i = 0; i < kBlockClasses; ++i) {
       shared.spare[i].insert(shared.spare[i].end(), pool.blocks[i], pool.blocks[i] + pool.count[i]);
       std::free(pool.blocks[i]);
       pool.blocks[i] = nullptr;
@@ -73,13 +69,13 @@ thread_local PoolCleanup t_pool_cleanup;
 constexpr std::size_t kSmallSlabs = 64;
 constexpr std::size_t kChunkSize = std::size_t{2} << 20;  // one x86-64 huge page
 
-// The huge-page chunk a thread cuts its slabs from (per block kind).
+// The huge-page chunk a thread cuts its slabs from (per block class).
 struct SlabChunk {
   unsigned char* next = nullptr;
   unsigned char* end = nullptr;
   std::size_t slabs_made = 0;
 };
-thread_local constinit SlabChunk t_slab_chunk[2]{};
+thread_local constinit SlabChunk t_slab_chunk[kBlockClasses]{};
 
 unsigned char* allocate_recorded(std::size_t size, std::size_t align) {
   auto* p = static_cast<unsigned char*>(::operator new(size, std::align_val_t{align}));
@@ -93,11 +89,11 @@ unsigned char* allocate_recorded(std::size_t size, std::size_t align) {
 // thread that keeps needing more (a batch of a million handles) cuts them from 2 MiB
 // chunks marked for transparent huge pages, so that walking the batch costs one TLB entry
 // per 2 MiB instead of one per 4 KiB. A thread that exits leaves the rest of its current
-// chunks unused: at most one per block kind, and only in a thread that already made more
+// chunks unused: at most one per block class, and only in a thread that already made more
 // than kSmallSlabs slabs of that kind.
-unsigned char* new_slab(bool timer) {
-  const std::size_t slab_size = kSlabBlocks * kBlockSize[timer];
-  SlabChunk& chunk = t_slab_chunk[timer];
+unsigned char* new_slab(unsigned cls) {
+  const std::size_t slab_size = kSlabBlocks * kBlockSizes[cls];
+  SlabChunk& chunk = t_slab_chunk[cls];
   if (chunk.slabs_made++ < kSmallSlabs) return allocate_recorded(slab_size, kCacheLine);
   if (static_cast<std::size_t>(chunk.end - chunk.next) < slab_size) {
     chunk.next = allocate_recorded(kChunkSize, kChunkSize);
@@ -110,7 +106,7 @@ unsigned char* new_slab(bool timer) {
 }
 
 // Refills an empty pool from the spare list, or from a new slab.
-void refill(HandlePool& pool, bool timer) {
+void refill(HandlePool& pool, unsigned cls) {
   if (!pool.registered) {
     t_pool_cleanup.armed = true;  // touching it registers its destructor for this thread
     pool.registered = true;
@@ -118,42 +114,42 @@ void refill(HandlePool& pool, bool timer) {
   SharedBlocks& shared = shared_blocks();
   {
     std::lock_guard lock(shared.mu);
-    std::vector<void*>& spare = shared.spare[timer];
+    std::vector<void*>& spare = shared.spare[cls];
     if (!spare.empty()) {
       std::size_t take = std::min(spare.size(), kSlabBlocks);
-      for (std::size_t i = 0; i < take; ++i) push_block(pool, timer, spare[spare.size() - 1 - i]);
+      for (std::size_t i = 0; i < take; ++i) push_block(pool, cls, spare[spare.size() - 1 - i]);
       spare.resize(spare.size() - take);
       return;
     }
   }
-  unsigned char* slab = new_slab(timer);
+  unsigned char* slab = new_slab(cls);
   // Pushed in reverse, so blocks are handed out in address order.
-  for (std::size_t i = kSlabBlocks; i-- > 0;) push_block(pool, timer, slab + i * kBlockSize[timer]);
+  for (std::size_t i = kSlabBlocks; i-- > 0;) push_block(pool, cls, slab + i * kBlockSizes[cls]);
 }
 
 }  // namespace
 
-void* alloc_handle_block_slow(bool timer) {
-  if constexpr (!kPoolHandles) return ::operator new(kBlockSize[timer]);
+void* alloc_handle_block_slow(unsigned cls) {
+  if constexpr (!kPoolHandles) return ::operator new(kBlockSizes[cls]);
   HandlePool& pool = t_handle_pool;
   if (pool.closed) {
     // A handle made during thread exit: take one block from the shared lists.
     SharedBlocks& shared = shared_blocks();
     std::lock_guard lock(shared.mu);
-    if (!shared.spare[timer].empty()) {
-      void* b = shared.spare[timer].back();
-      shared.spare[timer].pop_back();
+    if (!shared.spare[cls].empty()) {
+      void* b = shared.spare[cls].back();
+      shared.spare[cls].pop_back();
       return b;
     }
-    auto* slab = static_cast<unsigned char*>(::operator new(kBlockSize[timer], std::align_val_t{kCacheLine}));
+    auto* slab = static_cast<unsigned char*>(::operator new(kBlockSizes[cls], std::align_val_t{kCacheLine}));
     shared.slabs.push_back(slab);
     return slab;
   }
-  refill(pool, timer);
-  return pool.blocks[timer][--pool.count[timer]];
+  refill(pool, cls);
+  return pool.blocks[cls][--pool.count[cls]];
 }
 
-void free_handle_block_slow(void* block, bool timer) noexcept {
+void free_handle_block_slow(void* block, unsigned cls) noexcept {
   if constexpr (!kPoolHandles) {
     ::operator delete(block);
     return;
@@ -165,7 +161,7 @@ void free_handle_block_slow(void* block, bool timer) noexcept {
         t_pool_cleanup.armed = true;
         pool.registered = true;
       }
-      push_block(pool, timer, block);
+      push_block(pool, cls, block);
       return;
     } catch (...) {
       // Out of memory for the pointer array: fall through to the shared list.
@@ -174,7 +170,7 @@ void free_handle_block_slow(void* block, bool timer) noexcept {
   SharedBlocks& shared = shared_blocks();
   std::lock_guard lock(shared.mu);
   try {
-    shared.spare[timer].push_back(block);
+    shared.spare[cls].push_back(block);
   } catch (...) {
     // Nowhere to keep it: the block stays in its slab, unused.
   }
@@ -184,17 +180,21 @@ void free_handle_block_slow(void* block, bool timer) noexcept {
 
 bool Handle::loop_debug(const EventLoop* loop) noexcept { return loop != nullptr && loop->get_debug(); }
 
-void Handle::destroy() const noexcept {
+void Handle::drop_callable() noexcept {
+  if (const detail::CallableOps* ops = std::exchange(ops_, nullptr); ops && ops->destroy) ops->destroy(callable());
+}
+
+void Handle::destroy_slow() const noexcept {
   Handle* self = const_cast<Handle*>(this);
   // The block may next hold a debug handle made without a recorded site.
-  if (created_in_debug_) [[unlikely]] detail::forget_handle_origin(this);
-  if (timer_) {
+  if (created_in_debug()) [[unlikely]] detail::forget_handle_origin(this);
+  self->drop_callable();
+  unsigned cls = block_class();
+  if (timer_)
     static_cast<TimerHandle*>(self)->~TimerHandle();
-    detail::free_handle_block(self, true);
-  } else {
+  else
     self->~Handle();
-    detail::free_handle_block(self, false);
-  }
+  detail::free_handle_block(self, cls);
 }
 
 void Handle::cancel() noexcept {
@@ -205,11 +205,14 @@ void Handle::cancel() noexcept {
     return;
   }
   if (cancelled_.load(std::memory_order_relaxed)) return;
-  if (timer_ && scheduled_ && loop_) loop_->timer_handle_cancelled(static_cast<TimerHandle&>(*this));
+  if (timer_ && scheduled()) {
+    auto& timer = static_cast<TimerHandle&>(*this);
+    if (timer.loop_) timer.loop_->timer_handle_cancelled(timer);
+  }
   cancelled_.store(true, std::memory_order_relaxed);
   // CPython drops the callback at once (self._callback = None); a running one is dropped
   // when it returns.
-  if (!running_) callback_.reset();
+  if (!flag(kRunning)) drop_callable();
 }
 
 std::string Handle::repr() const {
@@ -219,11 +222,11 @@ std::string Handle::repr() const {
   if (is_cancelled) out += " cancelled";
   if (timer_) out += " when=" + py_repr(static_cast<const TimerHandle*>(this)->when());
   // CPython freezes the repr at cancel time in debug mode, so it keeps the callback text.
-  if (!is_cancelled || created_in_debug_) {
+  if (!is_cancelled || created_in_debug()) {
     out += ' ';
     out += label();
   }
-  if (created_in_debug_) {
+  if (created_in_debug()) {
     if (auto where = detail::handle_origin(this)) out += " created at " + where->str();
   }
   out += '>';
@@ -233,7 +236,10 @@ std::string Handle::repr() const {
 }  // namespace loopcheck
 
 namespace loopcheck {
-// A handle fits one cache line: a batch of a million call_soon() touches as little memory as
-// possible.
-static_assert(sizeof(void*) != 8 || sizeof(Handle) == 64, "Handle grew past one cache line");
+// With a one-pointer callable a Handle takes 32 bytes: a batch of a million call_soon()
+// touches as little memory as possible. The biggest in-place callable must fit the biggest
+// block.
+static_assert(sizeof(void*) != 8 || sizeof(Handle) == 24, "Handle's fields grew");
+static_assert(sizeof(void*) != 8 || sizeof(TimerHandle) == 40, "TimerHandle's fields grew");
+static_assert(sizeof(TimerHandle) + detail::kMaxInlineCallable <= detail::kBlockSizes[detail::kBlockClasses - 1]);
 }  // namespace loopcheck

@@ -1,9 +1,9 @@
 // Handle and TimerHandle (asyncio.events.Handle / TimerHandle).
 //
-// A handle owns one scheduled callback. The loop's ready queue, timer heap and reader/writer
-// table hold counted references to handles; call_soon() and friends hand one more back to
-// the caller. Handles come from a per-thread free list, so scheduling does not allocate once
-// the list is warm.
+// A handle owns one scheduled callback, stored in the same block as the handle. The loop's
+// ready queue, timer heap and reader/writer table hold counted references to handles;
+// call_soon() and friends hand one more back to the caller. Handles come from per-thread
+// free lists, so scheduling does not allocate once the lists are warm.
 //
 // Reference counts are plain integers, except for handles made by call_soon_threadsafe(),
 // which may be released by another thread and count atomically. cancel() may be called from
@@ -29,18 +29,33 @@ class TimerHandle;
 
 namespace detail {
 
-// Per-thread pools of free handle-sized blocks (index 0: Handle, 1: TimerHandle), so
-// scheduling a callback allocates nothing once the pool is warm. Blocks are carved from
-// cache-line-aligned slabs that live as long as the process; a Handle is exactly one cache
-// line. A pool is an array of pointers used as a stack, not a linked list: taking a block
-// never waits for a load from the previous (cold) block. A block may be freed on any
-// thread; it then joins that thread's pool, and a thread that exits hands its blocks to a
-// shared spare list. The struct is trivially destructible, so the fast paths below need no
-// TLS guard. With ASan, blocks come from operator new one by one instead.
+// A handle and its callable share one block: the handle's fields, then the callable in
+// place (or a pointer to it when it is big). Blocks come in four sizes, so a handle whose
+// callable captures one pointer takes 32 bytes, not a whole cache line: a batch of a million
+// call_soon() then touches half the memory.
+inline constexpr std::size_t kBlockClasses = 4;
+inline constexpr std::size_t kBlockSizes[kBlockClasses] = {32, 48, 64, 80};
+// The biggest callable kept in place (larger ones go to the heap, leaving a pointer).
+inline constexpr std::size_t kMaxInlineCallable = 40;
+
+// The smallest block class holding `bytes`. Precondition: bytes <= kBlockSizes[last].
+constexpr unsigned block_class_for(std::size_t bytes) {
+  unsigned c = 0;
+  while (kBlockSizes[c] < bytes) ++c;
+  return c;
+}
+
+// Per-thread pools of free blocks, one per block class, so scheduling a callback allocates
+// nothing once the pool is warm. Blocks are carved from slabs that live as long as the
+// process. A pool is an array of pointers used as a stack, not a linked list: taking a block
+// never waits for a load from the previous (cold) block. A block may be freed on any thread;
+// it then joins that thread's pool, and a thread that exits hands its blocks to a shared
+// spare list. The struct is trivially destructible, so the fast paths below need no TLS
+// guard. With ASan, blocks come from operator new one by one instead.
 struct HandlePool {
-  void** blocks[2];
-  std::size_t count[2];
-  std::size_t capacity[2];
+  void** blocks[kBlockClasses];
+  std::size_t count[kBlockClasses];
+  std::size_t capacity[kBlockClasses];
   bool registered;  // the thread-exit cleanup is armed
   bool closed;      // the thread is exiting
 };
@@ -53,37 +68,54 @@ inline constexpr bool kPoolHandles = false;
 inline constexpr bool kPoolHandles = true;
 #endif
 
-void* alloc_handle_block_slow(bool timer);
-void free_handle_block_slow(void* block, bool timer) noexcept;
+void* alloc_handle_block_slow(unsigned cls);
+void free_handle_block_slow(void* block, unsigned cls) noexcept;
 
 // How many blocks ahead alloc_handle_block() and the loop's run phase ask the CPU to fetch.
-// A burst of scheduling (or running) walks through more handles than the caches hold, one
-// cache line each; fetching a few ahead overlaps those misses instead of taking them one
-// after the other.
+// A burst of scheduling (or running) walks through more handles than the caches hold;
+// fetching a few ahead overlaps those misses instead of taking them one after the other.
 inline constexpr std::size_t kPrefetchAhead = 24;
 
-inline void* alloc_handle_block(bool timer) {
+inline void* alloc_handle_block(unsigned cls) {
   if constexpr (kPoolHandles) {
     HandlePool& pool = t_handle_pool;
-    if (std::size_t n = pool.count[timer]) {
+    if (std::size_t n = pool.count[cls]) {
       // The handle is written right away: prefetch for writing.
-      if (n > kPrefetchAhead) __builtin_prefetch(pool.blocks[timer][n - 1 - kPrefetchAhead], 1);
-      pool.count[timer] = n - 1;
-      return pool.blocks[timer][n - 1];
+      if (n > kPrefetchAhead) __builtin_prefetch(pool.blocks[cls][n - 1 - kPrefetchAhead], 1);
+      pool.count[cls] = n - 1;
+      return pool.blocks[cls][n - 1];
     }
   }
-  return alloc_handle_block_slow(timer);
+  return alloc_handle_block_slow(cls);
 }
 
-inline void free_handle_block(void* block, bool timer) noexcept {
+inline void free_handle_block(void* block, unsigned cls) noexcept {
   if constexpr (kPoolHandles) {
     HandlePool& pool = t_handle_pool;
-    if (pool.count[timer] < pool.capacity[timer]) {
-      pool.blocks[timer][pool.count[timer]++] = block;
+    if (pool.count[cls] < pool.capacity[cls]) {
+      pool.blocks[cls][pool.count[cls]++] = block;
       return;
     }
   }
-  free_handle_block_slow(block, timer);
+  free_handle_block_slow(block, cls);
+}
+
+// The bytes a callable of type F takes in a handle (Callback: the callable it holds).
+template <class F>
+std::size_t handle_callable_footprint(const F& f) noexcept {
+  if constexpr (std::is_same_v<std::decay_t<F>, Callback>)
+    return f.footprint();
+  else
+    return callable_footprint<std::decay_t<F>, kMaxInlineCallable>();
+}
+
+// Constructs the callable at `dst` and returns its ops (a Callback hands over what it holds).
+template <class F>
+const CallableOps* place_callable(void* dst, F&& f) {
+  if constexpr (std::is_same_v<std::decay_t<F>, Callback>)
+    return f.release_into(dst);
+  else
+    return emplace_callable<kMaxInlineCallable>(dst, std::forward<F>(f));
 }
 
 }  // namespace detail
@@ -144,10 +176,10 @@ using TimerHandleRef = Ref<TimerHandle>;
 class Handle {
  public:
   // Makes a handle from the per-thread pool. `loop` may be null (a handle not bound to a
-  // loop; cancel() then only marks it). `threadsafe` selects atomic reference counting.
+  // loop). `threadsafe` selects atomic reference counting.
   template <class F>
   static HandleRef make(F&& callback, Label label, EventLoop* loop, bool threadsafe = false) {
-    return create(std::forward<F>(callback), std::move(label), loop, threadsafe, loop_debug(loop));
+    return create(std::forward<F>(callback), std::move(label), threadsafe, loop_debug(loop));
   }
 
   Handle(const Handle&) = delete;
@@ -175,20 +207,16 @@ class Handle {
       Handle* h;
       ~RunningGuard() { h->finish_invoke(); }
     } guard{this};
-    running_ = true;
-    callback_();
+    set_flag(kRunning, true);
+    ops_->invoke(callable());
   }
 
-  // invoke() for the ready queue's pass, which holds a reference of its own. When that is
-  // the only reference, nobody can cancel() the handle while it runs, so the running_
-  // bookkeeping is skipped: running a cold handle then only reads its cache line.
-  void invoke_queued() {
-    if (!threadsafe_ && refcount_ == 1) {
-      if (!cancelled()) callback_();
-      return;
-    }
-    invoke();
-  }
+  // True when the caller's reference is the only one and no other thread may touch the
+  // handle: nobody can cancel() it while it runs, so run_unshared() may skip the running_
+  // bookkeeping (running a cold handle then only reads its block).
+  bool unshared() const noexcept { return !threadsafe_ && refcount_ == 1; }
+  // Precondition: unshared() and not cancelled.
+  void run_unshared() { ops_->invoke(callable()); }
 
   void add_ref() const noexcept {
     if (threadsafe_)
@@ -209,26 +237,33 @@ class Handle {
   }
 
  protected:
-  template <class F>
-  Handle(F&& callback, Label label, EventLoop* loop, bool threadsafe, bool timer, bool debug)
+  Handle(const detail::CallableOps* ops, Label&& label, bool threadsafe, bool timer, bool debug, unsigned cls) noexcept
       : threadsafe_(threadsafe),
         timer_(timer),
-        created_in_debug_(debug),
-        loop_(loop),
+        flags_(static_cast<uint8_t>((debug ? kCreatedInDebug : 0) | (cls << kClassShift) |
+                                    (debug || ops->destroy || label.owns_text() ? 0 : kPlainFree))),
         label_(std::move(label)),
-        callback_(std::forward<F>(callback)) {}
+        ops_(ops) {}
+
+  // Builds an H (Handle or TimerHandle) and its callable in one pool block.
+  template <class H, class F, class... Args>
+  [[gnu::always_inline]] static H* place(F&& callback, Label&& label, bool threadsafe, bool debug, Args... extra) {
+    unsigned cls = detail::block_class_for(sizeof(H) + detail::handle_callable_footprint(callback));
+    void* block = detail::alloc_handle_block(cls);
+    const detail::CallableOps* ops;
+    try {
+      ops = detail::place_callable(static_cast<unsigned char*>(block) + sizeof(H), std::forward<F>(callback));
+    } catch (...) {
+      detail::free_handle_block(block, cls);
+      throw;
+    }
+    return ::new (block) H(extra..., ops, std::move(label), threadsafe, debug, cls);
+  }
 
   // make() without the loop lookup; the loop passes its own debug flag.
   template <class F>
-  static HandleRef create(F&& callback, Label label, EventLoop* loop, bool threadsafe, bool debug) {
-    void* block = detail::alloc_handle_block(false);
-    try {
-      return HandleRef::adopt(
-          ::new (block) Handle(std::forward<F>(callback), std::move(label), loop, threadsafe, false, debug));
-    } catch (...) {
-      detail::free_handle_block(block, false);
-      throw;
-    }
+  static HandleRef create(F&& callback, Label label, bool threadsafe, bool debug) {
+    return HandleRef::adopt(place<Handle>(std::forward<F>(callback), std::move(label), threadsafe, debug));
   }
   static bool loop_debug(const EventLoop* loop) noexcept;
   ~Handle() = default;
@@ -236,28 +271,50 @@ class Handle {
  private:
   friend class EventLoop;
   friend class TimerHandle;
-  void destroy() const noexcept;
+  Handle(const detail::CallableOps* ops, Label&& label, bool threadsafe, bool debug, unsigned cls) noexcept
+      : Handle(ops, std::move(label), threadsafe, false, debug, cls) {}
+
+  // The callable sits right after the handle's own fields.
+  void* callable() noexcept;
+  // Frees the block; a plain handle (nothing to destroy, nothing recorded) skips the rest.
+  void destroy() const noexcept {
+    if (flag(kPlainFree)) {
+      detail::free_handle_block(const_cast<Handle*>(this), block_class());
+      return;
+    }
+    destroy_slow();
+  }
+  void destroy_slow() const noexcept;
+  void drop_callable() noexcept;
   // A handle cancelled while it ran drops its callable now.
   void finish_invoke() noexcept {
-    running_ = false;
-    if (!threadsafe_ && cancelled()) callback_.reset();
+    set_flag(kRunning, false);
+    if (!threadsafe_ && cancelled()) drop_callable();
   }
 
-  // 64 bytes in all (72 for a TimerHandle). threadsafe_ and cancelled_ are read by other
-  // threads, so they get bytes of their own; the bit-fields belong to the loop's thread.
+  // flags_ bits. A byte of its own, not bit-fields: the constructor then stores the first
+  // word whole, where bit-fields made it load the (cold) pool block first to merge bits.
+  static constexpr uint8_t kRunning = 1;         // inside invoke(): cancel() must not destroy the callable
+  static constexpr uint8_t kScheduled = 2;       // TimerHandle only: still in the loop's heap
+  static constexpr uint8_t kCreatedInDebug = 4;  // CPython keeps the repr of a handle cancelled in debug mode
+  static constexpr uint8_t kPlainFree = 8;       // destroy() only frees the block
+  static constexpr unsigned kClassShift = 4;     // two bits: which pool the block returns to
+  bool flag(uint8_t bit) const noexcept { return flags_ & bit; }
+  void set_flag(uint8_t bit, bool on) noexcept { flags_ = on ? flags_ | bit : flags_ & ~bit; }
+  bool created_in_debug() const noexcept { return flag(kCreatedInDebug); }
+  bool scheduled() const noexcept { return flag(kScheduled); }
+  void set_scheduled(bool on) noexcept { set_flag(kScheduled, on); }
+  unsigned block_class() const noexcept { return flags_ >> kClassShift; }
+
+  // 24 bytes (40 for a TimerHandle), then the callable. threadsafe_ and cancelled_ are read
+  // by other threads, so they get bytes of their own; flags_ belongs to the loop's thread.
   mutable uint32_t refcount_ = 1;
   const bool threadsafe_;
   const bool timer_;
   std::atomic<bool> cancelled_{false};
-  bool running_ : 1 = false;    // inside invoke(): cancel() must not destroy the callable
-  bool scheduled_ : 1 = false;  // TimerHandle only: still in the loop's heap
-  const bool created_in_debug_ : 1;  // CPython keeps the repr of a handle cancelled in debug mode
-  // The byte's other bits get a value too, so the constructor writes whole words: with bits
-  // left as they were, it would first have to load them from the (often cold) pool block.
-  unsigned char unused_bits_ : 5 = 0;
-  EventLoop* loop_;
+  uint8_t flags_;
   Label label_;
-  Callback callback_;
+  const detail::CallableOps* ops_;  // null once the callable is dropped
 };
 
 class TimerHandle : public Handle {
@@ -275,24 +332,22 @@ class TimerHandle : public Handle {
  private:
   friend class Handle;
   friend class EventLoop;
-  template <class F>
-  TimerHandle(double when, F&& callback, Label label, EventLoop* loop, bool debug)
-      : Handle(std::forward<F>(callback), std::move(label), loop, false, true, debug), when_(when) {}
+  TimerHandle(EventLoop* loop, double when, const detail::CallableOps* ops, Label&& label, bool threadsafe, bool debug,
+              unsigned cls) noexcept
+      : Handle(ops, std::move(label), threadsafe, true, debug, cls), loop_(loop), when_(when) {}
 
   template <class F>
   static TimerHandleRef create(double when, F&& callback, Label label, EventLoop* loop, bool debug) {
-    void* block = detail::alloc_handle_block(true);
-    try {
-      return TimerHandleRef::adopt(
-          ::new (block) TimerHandle(when, std::forward<F>(callback), std::move(label), loop, debug));
-    } catch (...) {
-      detail::free_handle_block(block, true);
-      throw;
-    }
+    return TimerHandleRef::adopt(place<TimerHandle>(std::forward<F>(callback), std::move(label), false, debug, loop, when));
   }
   ~TimerHandle() = default;
 
+  EventLoop* loop_;  // told when a scheduled timer is cancelled; may be null
   double when_;
 };
+
+inline void* Handle::callable() noexcept {
+  return reinterpret_cast<unsigned char*>(this) + (timer_ ? sizeof(TimerHandle) : sizeof(Handle));
+}
 
 }  // namespace loopcheck

@@ -32,7 +32,8 @@ class RingQueue {
   T operator[](std::size_t i) const noexcept { return buf_[(head_ + i) & (cap_ - 1)]; }
 
  private:
-  void grow() {
+  // Out of line: push_back() is inlined in every call_soon().
+  [[gnu::noinline]] void grow() {
     std::size_t new_cap = cap_ ? cap_ * 2 : 64;
     T* nb = static_cast<T*>(std::malloc(new_cap * sizeof(T)));
     if (!nb) throw std::bad_alloc();
