@@ -3,6 +3,7 @@
 // fit, partial writes and EAGAIN through the syscall seam, write errors, peer close,
 // write_eof/close/abort, connection_lost failures, flow control, repr, unclosed warning.
 #include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,6 +45,7 @@ struct ScriptedWrites : RealSyscalls {
   int fd = -1;
   std::deque<Step> script;
   std::vector<std::size_t> asked;  // sizes of every write to `fd`
+  int refuse_add = 0;              // errno for EPOLL_CTL_ADD of `fd`, when set
 
   ssize_t write(int f, const void* buf, size_t count) override {
     if (f == fd) asked.push_back(count);
@@ -51,6 +53,13 @@ struct ScriptedWrites : RealSyscalls {
     Step step = std::move(script.front());
     script.pop_front();
     return step(f, buf, count);
+  }
+  int epoll_ctl(int epfd, int op, int f, struct epoll_event* event) override {
+    if (f == fd && op == EPOLL_CTL_ADD && refuse_add) {
+      errno = refuse_add;
+      return -1;
+    }
+    return RealSyscalls::epoll_ctl(epfd, op, f, event);
   }
   void take(std::size_t n) {
     script.push_back([this, n](int f, const void* b, size_t c) { return RealSyscalls::write(f, b, std::min(n, c)); });
@@ -70,10 +79,13 @@ struct ScriptedWrites : RealSyscalls {
 struct Proto : Protocol {
   std::vector<std::string> events;
   std::exception_ptr lost;
-  std::exception_ptr throw_on_pause, throw_on_resume, throw_on_lost;
+  std::exception_ptr throw_on_made, throw_on_pause, throw_on_resume, throw_on_lost;
   std::function<void()> on_resume;
 
-  void connection_made(BaseTransport&) override { events.push_back("connection_made"); }
+  void connection_made(BaseTransport&) override {
+    events.push_back("connection_made");
+    if (throw_on_made) std::rethrow_exception(throw_on_made);
+  }
   void connection_lost(std::exception_ptr exc) override {
     lost = exc;
     events.push_back(exc ? "connection_lost " + format_exception_only(exc) : "connection_lost None");
@@ -477,6 +489,38 @@ TEST_F(WritePipe, AbortAfterCloseFailsTheSecondConnectionLost) {
   ASSERT_EQ(contexts.size(), 1u);
   EXPECT_EQ(contexts[0].message, "Exception in callback _UnixWritePipeTransport._call_connection_lost()");
   EXPECT_EQ(format_exception_only(contexts[0].exception), "AttributeError: 'NoneType' object has no attribute 'close'");
+}
+
+// Handles print as CPython 3.13's: the protocol's class, arguments only in debug mode.
+TEST_F(WritePipe, HandleLabelsNameTheProtocolClassWithoutArguments) {
+  proto->throw_on_made = std::make_exception_ptr(RuntimeError("made failed"));
+  connect();
+  t->close();
+  t->abort();
+  loop.run_once();
+  std::vector<std::string> messages;
+  for (const auto& c : contexts) messages.push_back(c.message.value_or(""));
+  EXPECT_EQ(messages, (std::vector<std::string>{"Exception in callback Proto.connection_made()",
+                                                "Exception in callback _UnixWritePipeTransport._call_connection_lost()"}));
+}
+
+TEST_F(WritePipe, HandleLabelsShowTheArgumentsInDebugMode) {
+  loop.set_debug(true);
+  proto->throw_on_made = std::make_exception_ptr(RuntimeError("made failed"));
+  sys.refuse_add = EPERM;  // the deferred _add_reader fails too
+  connect();
+  sys.refuse_add = 0;
+  t->close();
+  t->abort();
+  loop.run_once();
+  std::vector<std::string> messages;
+  for (const auto& c : contexts) messages.push_back(c.message.value_or(""));
+  EXPECT_EQ(messages,
+            (std::vector<std::string>{
+                "Exception in callback Proto.connection_made(<_UnixWritePi...dle bufsize=0>)",
+                "Exception in callback BaseSelectorEventLoop._add_reader(" + std::to_string(w) +
+                    ", <bound method...le bufsize=0>>)",
+                "Exception in callback _UnixWritePipeTransport._call_connection_lost(None)"}));
 }
 
 TEST_F(WritePipe, RaisingConnectionLostStillClosesThePipe) {
