@@ -100,7 +100,7 @@ class ReadPipeTransportTest : public testing::Test {
   std::shared_ptr<UnixReadPipeTransport> make(bool run = true) {
     auto t = UnixReadPipeTransport::create(loop, pipe.r, protocol);
     pipe.r = -1;
-    if (run) loop.run_once();
+    if (run) run_ready_pass(loop);
     return t;
   }
   // Runs passes until the protocol saw `n` calls (with a deadline).
@@ -121,14 +121,14 @@ TEST_F(ReadPipeTransportTest, CtorQueuesConnectionMadeThenReaderThenWaiter) {
   EXPECT_TRUE(protocol->calls.empty());
   EXPECT_FALSE(reader_registered(loop, fd));
   EXPECT_EQ(loop.ready_count(), 3u);
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(protocol->calls, std::vector<std::string>{"made"});
   EXPECT_TRUE(reader_registered(loop, fd));
   EXPECT_TRUE(waiter.done());
   EXPECT_NO_THROW(waiter.result());
   EXPECT_EQ(fcntl(fd, F_GETFL) & O_NONBLOCK, O_NONBLOCK);
   t->close();
-  loop.run_once();
+  run_ready_pass(loop);
 }
 
 TEST_F(ReadPipeTransportTest, RegularFileIsRefusedAndLeftOpen) {
@@ -160,7 +160,7 @@ TEST_F(ReadPipeTransportTest, SocketAndCharacterDeviceAreAccepted) {
   auto other = std::make_shared<TestProtocol>();
   auto d = UnixReadPipeTransport::create(loop, devnull, other);
   CapturedContexts handler(loop);
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_TRUE(reader_registered(loop, sv[0]));
   // epoll refuses /dev/null: the reader registration fails inside its callback.
   EXPECT_FALSE(reader_registered(loop, devnull));
@@ -170,7 +170,7 @@ TEST_F(ReadPipeTransportTest, SocketAndCharacterDeviceAreAccepted) {
   EXPECT_FALSE(d->is_closing());
   t->close();
   d->close();
-  loop.run_once();
+  run_ready_pass(loop);
   close(sv[1]);
 }
 
@@ -181,7 +181,7 @@ TEST_F(ReadPipeTransportTest, ReadReadyDeliversData) {
   EXPECT_EQ(protocol->calls[1], "data:data");
   EXPECT_FALSE(t->is_closing());
   t->close();
-  loop.run_once();
+  run_ready_pass(loop);
 }
 
 TEST_F(ReadPipeTransportTest, EofClosesAtOnceThenEofReceivedAndConnectionLostWhateverItReturns) {
@@ -194,7 +194,7 @@ TEST_F(ReadPipeTransportTest, EofClosesAtOnceThenEofReceivedAndConnectionLostWha
   EXPECT_TRUE(t->is_closing());
   EXPECT_FALSE(reader_registered(loop, fd));
   EXPECT_EQ(protocol->calls, std::vector<std::string>{"made"});
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(protocol->calls, (std::vector<std::string>{"made", "eof", "lost:None"}));
   EXPECT_EQ(t->fileno(), -1);
   EXPECT_FALSE(fd_is_open(fd));
@@ -208,14 +208,14 @@ TEST_F(ReadPipeTransportTest, BlockedReadDoesNothing) {
   fail.err = EAGAIN;
   ScopedSyscalls scope(fail);
   write_all(pipe.w, "x");
-  loop.run_once();
+  run_ready_pass(loop);
   fail.err = EINTR;
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(protocol->calls, std::vector<std::string>{"made"});
   EXPECT_FALSE(t->is_closing());
   EXPECT_TRUE(reader_registered(loop, fail.fd));
   t->close();
-  loop.run_once();
+  run_ready_pass(loop);
 }
 
 TEST_F(ReadPipeTransportTest, ReadErrorGoesToTheExceptionHandlerAndCloses) {
@@ -228,7 +228,7 @@ TEST_F(ReadPipeTransportTest, ReadErrorGoesToTheExceptionHandlerAndCloses) {
     fail.err = ECONNRESET;
     ScopedSyscalls scope(fail);
     write_all(pipe.w, "x");
-    loop.run_once();
+    run_ready_pass(loop);
   }
   ASSERT_EQ(handler.contexts.size(), 1u);
   const ExceptionContext& c = handler.contexts[0];
@@ -238,7 +238,7 @@ TEST_F(ReadPipeTransportTest, ReadErrorGoesToTheExceptionHandlerAndCloses) {
   EXPECT_EQ(c.get("transport").value_or(""), "<_UnixReadPipeTransport fd=" + std::to_string(fd) + " polling>");
   EXPECT_TRUE(t->is_closing());
   EXPECT_FALSE(reader_registered(loop, fd));
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(protocol->calls,
             (std::vector<std::string>{"made", "lost:ConnectionResetError: [Errno 104] Connection reset by peer"}));
   EXPECT_FALSE(fd_is_open(fd));
@@ -256,7 +256,7 @@ TEST_F(ReadPipeTransportTest, EioIsOnlyLoggedInDebugMode) {
     fail.err = EIO;
     ScopedSyscalls scope(fail);
     write_all(pipe.w, "x");
-    loop.run_once();
+    run_ready_pass(loop);
   }
   EXPECT_TRUE(handler.contexts.empty());
   bool logged = false;
@@ -265,7 +265,7 @@ TEST_F(ReadPipeTransportTest, EioIsOnlyLoggedInDebugMode) {
         r.message == "<_UnixReadPipeTransport fd=" + std::to_string(fd) + " polling>: Fatal read error on pipe transport")
       logged = r.exc_text == "OSError: [Errno 5] Input/output error";
   EXPECT_TRUE(logged);
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(protocol->calls, (std::vector<std::string>{"made", "lost:OSError: [Errno 5] Input/output error"}));
 }
 
@@ -287,7 +287,7 @@ TEST_F(ReadPipeTransportTest, PauseAndResumeReading) {
   ASSERT_TRUE(run_until_calls(2));
   EXPECT_EQ(protocol->calls[1], "data:held");
   t->close();
-  loop.run_once();
+  run_ready_pass(loop);
 }
 
 TEST_F(ReadPipeTransportTest, PauseAndResumeAreNoOpsOnAClosingTransport) {
@@ -298,7 +298,7 @@ TEST_F(ReadPipeTransportTest, PauseAndResumeAreNoOpsOnAClosingTransport) {
   EXPECT_FALSE(reader_registered(loop, fd));
   t->pause_reading();
   EXPECT_FALSE(t->is_reading());
-  loop.run_once();
+  run_ready_pass(loop);
   // Closed pipe: the loop is forgotten too, and both calls still do nothing.
   t->pause_reading();
   t->resume_reading();
@@ -311,7 +311,7 @@ TEST_F(ReadPipeTransportTest, PausedTransportStaysClosedOnResumeAfterClose) {
   t->close();
   t->resume_reading();
   EXPECT_FALSE(t->is_reading());
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(protocol->calls, (std::vector<std::string>{"made", "lost:None"}));
 }
 
@@ -321,7 +321,7 @@ TEST_F(ReadPipeTransportTest, PauseReadingInConnectionMadeKeepsTheReaderOff) {
   t = make(false);
   int fd = t->fileno();
   write_all(pipe.w, "waiting");
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_FALSE(reader_registered(loop, fd));
   run_ready_pass(loop);
   EXPECT_EQ(protocol->calls, std::vector<std::string>{"made"});
@@ -329,7 +329,7 @@ TEST_F(ReadPipeTransportTest, PauseReadingInConnectionMadeKeepsTheReaderOff) {
   ASSERT_TRUE(run_until_calls(2));
   EXPECT_EQ(protocol->calls[1], "data:waiting");
   t->close();
-  loop.run_once();
+  run_ready_pass(loop);
 }
 
 TEST_F(ReadPipeTransportTest, CloseLosesTheConnectionOnceInTheNextPass) {
@@ -341,7 +341,7 @@ TEST_F(ReadPipeTransportTest, CloseLosesTheConnectionOnceInTheNextPass) {
   EXPECT_FALSE(reader_registered(loop, fd));
   t->close();
   EXPECT_EQ(protocol->calls, std::vector<std::string>{"made"});
-  loop.run_once();
+  run_ready_pass(loop);
   run_ready_pass(loop);  // nothing more: connection_lost ran once
   EXPECT_EQ(protocol->calls, (std::vector<std::string>{"made", "lost:None"}));
   EXPECT_FALSE(fd_is_open(fd));
@@ -353,7 +353,7 @@ TEST_F(ReadPipeTransportTest, RaisingConnectionLostStillClosesThePipe) {
   auto t = make();
   int fd = t->fileno();
   t->close();
-  loop.run_once();
+  run_ready_pass(loop);
   ASSERT_EQ(handler.contexts.size(), 1u);
   EXPECT_EQ(handler.contexts[0].message.value_or(""),
             "Exception in callback _UnixReadPipeTransport._call_connection_lost()");
@@ -375,7 +375,7 @@ TEST_F(ReadPipeTransportTest, RaisingDataReceivedIsNotFatal) {
   ASSERT_TRUE(run_until_calls(3));
   EXPECT_EQ(protocol->calls[2], "data:two");
   t->close();
-  loop.run_once();
+  run_ready_pass(loop);
 }
 
 TEST_F(ReadPipeTransportTest, ReprInEachState) {
@@ -386,7 +386,7 @@ TEST_F(ReadPipeTransportTest, ReprInEachState) {
   EXPECT_EQ(t->repr(), "<_UnixReadPipeTransport fd=" + fd + " idle>");
   t->close();
   EXPECT_EQ(t->repr(), "<_UnixReadPipeTransport closing fd=" + fd + " idle>");
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(t->repr(), "<_UnixReadPipeTransport closed fd=" + fd + " closed>");
 }
 
@@ -420,7 +420,7 @@ TEST_F(ReadPipeTransportTest, ClosedTransportDoesNotWarn) {
   CapturedWarnings warnings;
   auto t = make();
   t->close();
-  loop.run_once();
+  run_ready_pass(loop);
   t.reset();
   EXPECT_TRUE(warnings.records.empty());
 }
@@ -484,7 +484,7 @@ TEST_F(ReadPipeTransportTest, ConnectReadPipeCompletesAfterConnectionMade) {
                                        0) == 0;
   EXPECT_TRUE(logged);
   transport->close();
-  loop.run_once();
+  run_ready_pass(loop);
 }
 
 TEST_F(ReadPipeTransportTest, ConnectReadPipeFailsWithTheCreationError) {

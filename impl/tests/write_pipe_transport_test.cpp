@@ -117,16 +117,22 @@ class WritePipe : public ::testing::Test {
   ~WritePipe() override {
     if (t && t->pipe_open()) {
       t->abort();
-      loop.run_once();
+      run_ready_pass(loop);
     }
-    if (!t) ::close(w);  // no transport took the write end
+    if (!w_taken) ::close(w);
     if (r >= 0) ::close(r);
   }
 
+  // A transport on the pipe's write end, which it now owns.
+  std::shared_ptr<UnixWritePipeTransport> create_on_w(std::optional<Future<void>> waiter = std::nullopt) {
+    t = UnixWritePipeTransport::create(loop, w, proto, std::move(waiter));
+    w_taken = true;
+    return t;
+  }
   // Connects the pipe's write end and runs the pass that calls connection_made.
   std::shared_ptr<UnixWritePipeTransport> connect() {
-    t = UnixWritePipeTransport::create(loop, w, proto);
-    loop.run_once();
+    create_on_w();
+    run_ready_pass(loop);
     return t;
   }
   std::string read_all() {
@@ -151,6 +157,7 @@ class WritePipe : public ::testing::Test {
   CapturedLog log;
   EventLoop loop;
   int r = -1, w = -1;
+  bool w_taken = false;  // a transport owns (and closes) w
   std::shared_ptr<Proto> proto = std::make_shared<Proto>();
   std::vector<ExceptionContext> contexts;
   std::shared_ptr<UnixWritePipeTransport> t;
@@ -159,11 +166,11 @@ class WritePipe : public ::testing::Test {
 // ---- construction ------------------------------------------------------------------------
 
 TEST_F(WritePipe, ConnectionMadeThenReaderInTheFirstPass) {
-  t = UnixWritePipeTransport::create(loop, w, proto);
+  create_on_w();
   EXPECT_TRUE(proto->events.empty());
   EXPECT_FALSE(reading());
   EXPECT_NE(::fcntl(w, F_GETFL) & O_NONBLOCK, 0);
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(proto->events, std::vector<std::string>{"connection_made"});
   EXPECT_TRUE(reading());
   EXPECT_EQ(std::any_cast<int>(t->get_extra_info("pipe")), w);
@@ -174,18 +181,18 @@ TEST_F(WritePipe, ConnectionMadeThenReaderInTheFirstPass) {
 
 TEST_F(WritePipe, WaiterIsSetAfterConnectionMade) {
   Future<void> waiter = loop.create_future<void>();
-  t = UnixWritePipeTransport::create(loop, w, proto, waiter);
+  create_on_w(waiter);
   EXPECT_FALSE(waiter.done());
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_TRUE(waiter.done());
   EXPECT_EQ(proto->events.size(), 1u);
 }
 
 TEST_F(WritePipe, CancelledWaiterIsLeftAlone) {
   Future<void> waiter = loop.create_future<void>();
-  t = UnixWritePipeTransport::create(loop, w, proto, waiter);
+  create_on_w(waiter);
   waiter.cancel();
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_TRUE(waiter.cancelled());
   EXPECT_TRUE(contexts.empty());
 }
@@ -214,12 +221,12 @@ TEST_F(WritePipe, CharacterDeviceGetsNoReader) {
   int f = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
   ASSERT_GE(f, 0);
   auto dev = UnixWritePipeTransport::create(loop, f, proto);
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(loop.selector().get_events(f), 0u);
   dev->write(bytes("x"));
   EXPECT_EQ(dev->get_write_buffer_size(), 0u);
   dev->close();
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_FALSE(dev->pipe_open());
 }
 
@@ -247,7 +254,7 @@ TEST_F(WritePipe, PartialWriteBuffersTheRestAndPolls) {
   EXPECT_EQ(t->get_write_buffer_size(), 2u);
   EXPECT_TRUE(polling());
   EXPECT_EQ(t->repr(), "<_UnixWritePipeTransport fd=" + std::to_string(w) + " polling bufsize=2>");
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(t->get_write_buffer_size(), 0u);
   EXPECT_FALSE(polling());
   EXPECT_EQ(read_all(), "data");
@@ -260,7 +267,7 @@ TEST_F(WritePipe, EagainBuffersEverything) {
   EXPECT_EQ(t->get_write_buffer_size(), 4u);
   EXPECT_TRUE(polling());
   EXPECT_EQ(read_all(), "");
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(read_all(), "data");
 }
 
@@ -280,7 +287,7 @@ TEST_F(WritePipe, WritesWhileBufferedAppendWithoutTryingThePipe) {
   t->write(bytes("data"));
   EXPECT_EQ(sys.asked.size(), 1u);
   EXPECT_EQ(t->get_write_buffer_size(), 12u);
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(read_all(), "previousdata");
 }
 
@@ -289,13 +296,13 @@ TEST_F(WritePipe, WriteReadyPartialKeepsTheRest) {
   sys.fail(EAGAIN);
   t->write(bytes("data"));
   sys.take(3);
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(t->get_write_buffer_size(), 1u);
   EXPECT_TRUE(polling());
   sys.fail(EAGAIN);
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(t->get_write_buffer_size(), 1u);
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(t->get_write_buffer_size(), 0u);
   EXPECT_EQ(read_all(), "data");
 }
@@ -333,7 +340,7 @@ TEST_F(WritePipe, WriteErrorClosesQuietlyWithTheOSError) {
             "<_UnixWritePipeTransport fd=" + std::to_string(w) + " idle bufsize=0>: Fatal write error on pipe transport");
   EXPECT_EQ(records.back().exc_text, "BrokenPipeError: [Errno 32] Broken pipe");
   EXPECT_EQ(proto->events.size(), 1u);
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(proto->events.back(), "connection_lost BrokenPipeError: [Errno 32] Broken pipe");
   EXPECT_FALSE(t->pipe_open());
 }
@@ -348,7 +355,7 @@ TEST_F(WritePipe, NonOSErrorGoesToTheExceptionHandlerFirst) {
   EXPECT_EQ(contexts[0].keys(), (std::vector<std::string>{"exception", "message", "protocol", "transport"}));
   EXPECT_EQ(contexts[0].get("protocol"), "<Proto>");
   EXPECT_TRUE(t->is_closing());
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(proto->events.back(), "connection_lost BufferError: memoryview: underlying buffer is not C-contiguous");
 }
 
@@ -357,12 +364,12 @@ TEST_F(WritePipe, WriteReadyErrorDropsTheBufferAndTheWriter) {
   sys.fail(EAGAIN);
   t->write(bytes("data"));
   sys.fail(EPIPE);
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(t->get_write_buffer_size(), 0u);
   EXPECT_FALSE(polling());
   EXPECT_FALSE(reading());
   EXPECT_EQ(t->conn_lost(), 1u);
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(proto->events.back(), "connection_lost BrokenPipeError: [Errno 32] Broken pipe");
 }
 
@@ -387,7 +394,7 @@ TEST_F(WritePipe, FailedWriteCountsTowardsTheWarnings) {
   EXPECT_TRUE(log.warnings().empty());
   t->write(bytes("x"));
   EXPECT_EQ(log.warnings().size(), 1u);
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(proto->events.back(), "connection_lost OSError: [Errno 5] Input/output error");
 }
 
@@ -431,7 +438,7 @@ TEST_F(WritePipe, WriteEofWithEmptyBufferClosesInTheNextPass) {
   EXPECT_TRUE(t->is_closing());
   EXPECT_FALSE(reading());
   EXPECT_EQ(proto->events.size(), 1u);
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(proto->events.back(), "connection_lost None");
   EXPECT_FALSE(t->pipe_open());
   char c;
@@ -446,7 +453,7 @@ TEST_F(WritePipe, WriteEofWithPendingDataClosesFromTheWriter) {
   t->write_eof();
   EXPECT_TRUE(t->is_closing());
   EXPECT_TRUE(reading());
-  loop.run_once();
+  run_ready_pass(loop);
   // The writer that empties the buffer calls connection_lost itself, in the same pass.
   EXPECT_EQ(proto->events.back(), "connection_lost None");
   EXPECT_FALSE(t->pipe_open());
@@ -459,7 +466,7 @@ TEST_F(WritePipe, CloseTwiceAndCloseAfterWriteEofLoseTheConnectionOnce) {
   t->close();
   t->close();
   t->write_eof();
-  loop.run_once();
+  run_ready_pass(loop);
   run_ready_pass(loop);  // nothing more: connection_lost ran once
   EXPECT_EQ(proto->events, (std::vector<std::string>{"connection_made", "connection_lost None"}));
   EXPECT_TRUE(contexts.empty());
@@ -476,7 +483,7 @@ TEST_F(WritePipe, AbortDropsDataWithoutResume) {
   EXPECT_FALSE(polling());
   EXPECT_FALSE(reading());
   EXPECT_TRUE(t->is_closing());
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(proto->events, (std::vector<std::string>{"connection_made", "pause_writing", "connection_lost None"}));
 }
 
@@ -484,7 +491,7 @@ TEST_F(WritePipe, AbortAfterCloseFailsTheSecondConnectionLost) {
   connect();
   t->close();
   t->abort();
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(proto->events.back(), "connection_lost None");
   ASSERT_EQ(contexts.size(), 1u);
   EXPECT_EQ(contexts[0].message, "Exception in callback _UnixWritePipeTransport._call_connection_lost()");
@@ -497,7 +504,7 @@ TEST_F(WritePipe, HandleLabelsNameTheProtocolClassWithoutArguments) {
   connect();
   t->close();
   t->abort();
-  loop.run_once();
+  run_ready_pass(loop);
   std::vector<std::string> messages;
   for (const auto& c : contexts) messages.push_back(c.message.value_or(""));
   EXPECT_EQ(messages, (std::vector<std::string>{"Exception in callback Proto.connection_made()",
@@ -512,7 +519,7 @@ TEST_F(WritePipe, HandleLabelsShowTheArgumentsInDebugMode) {
   sys.refuse_add = 0;
   t->close();
   t->abort();
-  loop.run_once();
+  run_ready_pass(loop);
   std::vector<std::string> messages;
   for (const auto& c : contexts) messages.push_back(c.message.value_or(""));
   EXPECT_EQ(messages,
@@ -527,7 +534,7 @@ TEST_F(WritePipe, RaisingConnectionLostStillClosesThePipe) {
   connect();
   proto->throw_on_lost = std::make_exception_ptr(RuntimeError("lost failed"));
   t->close();
-  loop.run_once();
+  run_ready_pass(loop);
   ASSERT_EQ(contexts.size(), 1u);
   EXPECT_EQ(format_exception_only(contexts[0].exception), "RuntimeError: lost failed");
   EXPECT_FALSE(t->pipe_open());
@@ -539,7 +546,7 @@ TEST_F(WritePipe, RaisingConnectionLostStillClosesThePipe) {
 TEST_F(WritePipe, AbortAfterConnectionLostRaisesAttributeError) {
   connect();
   t->close();
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(raised([&] { t->abort(); }), "AttributeError: 'NoneType' object has no attribute '_remove_reader'");
 }
 
@@ -578,12 +585,12 @@ TEST_F(WritePipe, ResumesOnlyWhenTheBufferEmpties) {
   sys.fail(EAGAIN);
   t->write(bytes(std::string(20, 'a')));
   sys.take(14);  // 6 left: above low, and the pipe transport only resumes once empty anyway
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_TRUE(t->protocol_paused());
   sys.take(2);  // 4 left: at or below low, but still not empty
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_TRUE(t->protocol_paused());
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_FALSE(t->protocol_paused());
   EXPECT_EQ(proto->events.back(), "resume_writing");
 }
@@ -610,7 +617,7 @@ TEST_F(WritePipe, RaisingPauseAndResumeGoToTheExceptionHandler) {
   EXPECT_EQ(contexts[0].message, "protocol.pause_writing() failed");
   EXPECT_EQ(contexts[0].keys(), (std::vector<std::string>{"exception", "message", "protocol", "transport"}));
   EXPECT_TRUE(t->protocol_paused());
-  loop.run_once();
+  run_ready_pass(loop);
   ASSERT_EQ(contexts.size(), 2u);
   EXPECT_EQ(contexts[1].message, "protocol.resume_writing() failed");
   EXPECT_EQ(format_exception_only(contexts[1].exception), "RuntimeError: resume failed");
@@ -632,7 +639,7 @@ TEST_F(WritePipe, ResumeWritingMayWriteAgain) {
   sys.fail(EAGAIN);
   t->write(bytes("abc"));
   proto->on_resume = [this] { t->write(bytes("def")); };
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(read_all(), "abcdef");
   EXPECT_EQ(t->get_write_buffer_size(), 0u);
 }
@@ -648,7 +655,7 @@ TEST_F(WritePipe, ReprInEachState) {
   EXPECT_EQ(t->repr(), "<_UnixWritePipeTransport fd=" + fd + " polling bufsize=5>");
   t->close();
   EXPECT_EQ(t->repr(), "<_UnixWritePipeTransport closing fd=" + fd + " polling bufsize=5>");
-  loop.run_once();
+  run_ready_pass(loop);
   EXPECT_EQ(t->repr(), "<_UnixWritePipeTransport closed fd=" + fd + " closed>");
 }
 
@@ -666,7 +673,7 @@ TEST_F(WritePipe, UnclosedTransportWarnsWhenDestroyed) {
   int f = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
   ASSERT_GE(f, 0);
   auto dev = UnixWritePipeTransport::create(loop, f, proto);
-  loop.run_once();
+  run_ready_pass(loop);
   dev.reset();
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_EQ(warnings[0].message, "unclosed transport <_UnixWritePipeTransport fd=" + std::to_string(f) + " idle bufsize=0>");
@@ -676,7 +683,7 @@ TEST_F(WritePipe, UnclosedTransportWarnsWhenDestroyed) {
 TEST_F(WritePipe, ClosedTransportDoesNotWarn) {
   connect();
   t->close();
-  loop.run_once();
+  run_ready_pass(loop);
   t.reset();
   EXPECT_TRUE(warnings.empty());
 }
@@ -684,6 +691,7 @@ TEST_F(WritePipe, ClosedTransportDoesNotWarn) {
 TEST_F(WritePipe, ConnectWritePipeCompletesAfterConnectionMade) {
   loop.set_debug(true);
   auto f = loop.connect_write_pipe([this] { return proto; }, w);
+  w_taken = true;
   EXPECT_FALSE(f.done());
   ASSERT_TRUE(run_until(loop, [&] { return f.done(); }));
   auto [transport, protocol] = f.result();
