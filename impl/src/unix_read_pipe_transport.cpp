@@ -1,6 +1,5 @@
 #include "loopcheck/unix_read_pipe_transport.hpp"
 
-#include <cxxabi.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -13,33 +12,16 @@
 #include "loopcheck/logger.hpp"
 #include "loopcheck/syscalls.hpp"
 #include "loopcheck/warnings.hpp"
+#include "pipe_labels.hpp"
 
 namespace loopcheck {
 namespace {
 
 constexpr std::string_view kClassName = "_UnixReadPipeTransport";
 
-// reprlib.repr() of an object whose repr is `text`: at most 30 characters, the middle
-// replaced by '...'.
-std::string reprlib_other(const std::string& text) {
-  constexpr std::size_t kMax = 30, kHead = 13, kTail = 14;
-  if (text.size() <= kMax) return text;
-  return text.substr(0, kHead) + "..." + text.substr(text.size() - kTail);
-}
-
-// A class's name without namespaces, as __qualname__ shows it.
-std::string class_name(const std::type_info& type) {
-  int status = 0;
-  std::unique_ptr<char, void (*)(void*)> demangled(abi::__cxa_demangle(type.name(), nullptr, nullptr, &status),
-                                                   std::free);
-  std::string name = status == 0 && demangled ? demangled.get() : type.name();
-  auto colon = name.rfind("::");
-  return colon == std::string::npos ? name : name.substr(colon + 2);
-}
-
-std::string exception_arg_repr(const std::exception_ptr& exc) {
-  return exc ? reprlib_other(exception_repr(exc)) : "None";
-}
+using pipe_labels::class_name;
+using pipe_labels::exception_arg_repr;
+using pipe_labels::reprlib_other;
 
 // os.set_blocking(fd, False).
 void set_non_blocking(int fd) {

@@ -12,9 +12,14 @@
 #include "loopcheck/logger.hpp"
 #include "loopcheck/syscalls.hpp"
 #include "loopcheck/warnings.hpp"
+#include "pipe_labels.hpp"
 
 namespace loopcheck {
 namespace {
+
+using pipe_labels::class_name;
+using pipe_labels::exception_arg_repr;
+using pipe_labels::reprlib_other;
 
 // Written bytes are dropped from the front of the buffer once they are this many and
 // at least half of it.
@@ -55,13 +60,16 @@ std::shared_ptr<UnixWritePipeTransport> UnixWritePipeTransport::create(EventLoop
 void UnixWritePipeTransport::start(bool watch_read_end, std::optional<Future<void>> waiter) {
   EventLoop& loop = *loop_;
   auto self = shared_from_this();
-  loop.call_soon([self, protocol = protocol_] { protocol->connection_made(*self); }, "BaseProtocol.connection_made()");
+  loop.call_soon([self, protocol = protocol_] { protocol->connection_made(*self); },
+                 label(class_name(typeid(*protocol_)) + ".connection_made", reprlib_other(repr())));
   if (watch_read_end) {
     loop.call_soon(
         [self, &loop] {
           loop.add_reader_internal(self->fileno_, [self] { self->read_ready(); }, "_UnixWritePipeTransport._read_ready()");
         },
-        "BaseSelectorEventLoop._add_reader()");
+        label("BaseSelectorEventLoop._add_reader",
+              std::to_string(fileno_) + ", " +
+                  reprlib_other("<bound method _UnixWritePipeTransport._read_ready of " + repr() + ">")));
   }
   if (waiter) {
     loop.call_soon(
@@ -239,8 +247,15 @@ void UnixWritePipeTransport::close_with(std::exception_ptr exc) {
 
 void UnixWritePipeTransport::schedule_connection_lost(std::exception_ptr exc) {
   auto self = shared_from_this();
-  loop_or_raise("call_soon").call_soon([self, exc] { self->call_connection_lost(exc); },
-                                      "_UnixWritePipeTransport._call_connection_lost()");
+  EventLoop& loop = loop_or_raise("call_soon");
+  loop.call_soon([self, exc] { self->call_connection_lost(exc); },
+                 label("_UnixWritePipeTransport._call_connection_lost", exception_arg_repr(exc)));
+}
+
+// `callable(args)` as a handle prints it: CPython 3.13 shows the arguments only in debug mode.
+Label UnixWritePipeTransport::label(const std::string& callable, const std::string& args) const {
+  bool debug = loop_ && !loop_alive_.expired() && loop_->get_debug();
+  return Label(callable + (debug ? "(" + args + ")" : "()"));
 }
 
 // connection_lost(exc), then -- even if it raised -- close the fd and forget the pipe, the

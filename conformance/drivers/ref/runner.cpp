@@ -168,6 +168,8 @@ const std::map<std::string, Runner::Handler>& Runner::handlers() {
       {"connect_read_pipe", &Runner::connect_read_pipe},
       {"received", &Runner::received},
       {"pty", &Runner::pty},
+      // steps_write_pipe.cpp
+      {"connect_write_pipe", &Runner::connect_write_pipe},
   };
   return table;
 }

@@ -232,6 +232,8 @@ class Runner {
   bool read_method(const Step& s, ReadTransport& t, const std::string& method);
   bool write_method(const Step& s, WriteTransport& t, const std::string& method);
   void sync_fd_names();
+  // write pipes (steps_write_pipe.cpp)
+  void connect_write_pipe(const Step& s);
 
   // Unix sockets (steps_sockets.cpp): servers, connections, plain sockets, fd limits
   void socket(const Step& s);

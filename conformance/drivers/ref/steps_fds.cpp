@@ -11,9 +11,16 @@ namespace loopcheck::ref {
 
 // ---- fds ---------------------------------------------------------------------------------
 
+// pipe R W [size=N]: a known capacity (F_SETPIPE_SZ) makes partial writes deterministic.
 void Runner::pipe(const Step& s) {
   int p[2];
   if (::pipe2(p, O_CLOEXEC) < 0) OSError::raise_errno(errno);
+  if (s.kw.contains("size") && ::fcntl(p[1], F_SETPIPE_SZ, s.kw["size"].get<int>()) < 0) {
+    int err = errno;
+    ::close(p[0]);
+    ::close(p[1]);
+    OSError::raise_errno(err);
+  }
   fds_[s.name(0, "a name for the read end")] = p[0];
   fds_[s.name(1, "a name for the write end")] = p[1];
 }

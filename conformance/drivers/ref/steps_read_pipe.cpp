@@ -50,6 +50,18 @@ std::optional<std::size_t> size_kw(const Step& s, const char* key) {
   return s.kw[key].get<std::size_t>();
 }
 
+// write's kind=: C++ has only contiguous bytes, so the other kinds cannot be passed at all.
+void check_write_kind(const Step& s) {
+  std::string kind = s.kw.contains("kind") ? text_value(s.kw["kind"]) : "bytes";
+  if (kind == "str" || kind == "int")
+    throw Unsupported("WriteTransport::write takes std::span<const std::byte>; a " + kind +
+                      " argument cannot be passed, so CPython's AssertionError for non-bytes data has no counterpart");
+  if (kind == "strided")
+    throw Unsupported("WriteTransport::write takes a contiguous std::span<const std::byte>; a non-contiguous "
+                      "memoryview (os.write's BufferError, a non-OSError write failure) cannot be passed");
+  if (kind != "bytes") throw StepError("line " + std::to_string(s.line) + ": unknown write kind=" + kind);
+}
+
 }  // namespace
 
 std::shared_ptr<RecordingProtocol> Runner::make_protocol(const std::string& name, RecordingProtocol::Options options) {
@@ -197,8 +209,7 @@ bool Runner::read_method(const Step& s, ReadTransport& t, const std::string& met
 
 bool Runner::write_method(const Step& s, WriteTransport& t, const std::string& method) {
   if (method == "write") {
-    if (s.kw.contains("kind") && text_value(s.kw["kind"]) != "bytes")
-      throw Unsupported("write takes bytes in C++; kind=" + text_value(s.kw["kind"]) + " has no counterpart");
+    check_write_kind(s);
     t.write(bytes_of(payload(s, s.arg(0, "a byte count or text"))));
   } else if (method == "writelines") {
     std::vector<std::string> pieces;

@@ -17,6 +17,7 @@
 #include "loopcheck/errors.hpp"
 #include "loopcheck/pyrepr.hpp"
 #include "loopcheck/unix_server.hpp"
+#include "await_step.hpp"
 #include "runner.hpp"
 
 namespace loopcheck::ref {
@@ -193,46 +194,6 @@ int Runner::socket_fd(const std::string& name) const {
   auto it = fds_.find(name);
   if (it == fds_.end()) throw StepError("unknown name '" + name + "' (not created by an earlier step)");
   return it->second;
-}
-
-// Runs an async step's future: run_until_complete with the step's deadline at top level,
-// or (inside a callback) reports its outcome when it is done.
-template <class T, class Bound>
-void Runner::await_step(const Step& s, Future<T> future, Bound bound) {
-  if (loop_.is_running()) {
-    int line = s.line;
-    std::string op = s.op;
-    future.add_done_callback([this, line, op, bound](const Future<T>& done) mutable {
-      int saved = std::exchange(rec_.current_line, line);
-      try {
-        if constexpr (std::is_void_v<T>) {
-          done.result();
-          bound();
-        } else {
-          T value = done.result();
-          bound(value);
-        }
-      } catch (...) {
-        rec_.raised(op, std::current_exception());
-      }
-      rec_.current_line = saved;
-    });
-    return;
-  }
-  if constexpr (std::is_void_v<T>) {
-    if (with_deadline([&] { loop_.run_until_complete(future); }, deadline(s))) {
-      rec_.event("timeout", {s.op});
-      return;
-    }
-    bound();
-  } else {
-    T value;
-    if (with_deadline([&] { value = loop_.run_until_complete(future); }, deadline(s))) {
-      rec_.event("timeout", {s.op});
-      return;
-    }
-    bound(value);
-  }
 }
 
 // SRV.METHOD and S.METHOD (a plain socket); false when `object` is neither.

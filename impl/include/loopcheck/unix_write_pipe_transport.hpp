@@ -102,6 +102,7 @@ class UnixWritePipeTransport final : public FlowControlMixin,
   void schedule_connection_lost(std::exception_ptr exc);
   void consume(std::size_t n);
   EventLoop& loop_or_raise(const char* attribute) const;
+  Label label(const std::string& callable, const std::string& args) const;
   // The loop exists, is still there and is not closed (CPython: it has a selector).
   bool loop_usable() const noexcept;
 
