@@ -54,14 +54,9 @@ void Recorder::bind_pid(pid_t pid, std::string name) {
 void Recorder::event(const std::string& kind, nlohmann::json args) {
   std::lock_guard lock(mu_);
   if (!active) return;
-  for (auto& a : args)
-    if (a.is_string()) a = symbolic(a.get<std::string>());
-  for (const auto& [pid, name] : pid_names_) {
-    std::regex number("\\b" + std::to_string(pid) + "\\b");
-    for (auto& a : args)
-      if (a.is_string()) a = std::regex_replace(a.get<std::string>(), number, name);
-  }
-  if (!tmpdir.empty()) {  // the scenario's directory is $TMP (INTERPRETING.md 4)
+  // The scenario's directory becomes $TMP first (INTERPRETING.md 4), as in the Python
+  // driver: its random name may hold "0x" and hex digits, which the address rule rewrites.
+  if (!tmpdir.empty()) {
     for (auto& a : args) {
       if (!a.is_string()) continue;
       std::string text = a.get<std::string>();
@@ -69,6 +64,13 @@ void Recorder::event(const std::string& kind, nlohmann::json args) {
         text.replace(at, tmpdir.size(), "$TMP");
       a = text;
     }
+  }
+  for (auto& a : args)
+    if (a.is_string()) a = symbolic(a.get<std::string>());
+  for (const auto& [pid, name] : pid_names_) {
+    std::regex number("\\b" + std::to_string(pid) + "\\b");
+    for (auto& a : args)
+      if (a.is_string()) a = std::regex_replace(a.get<std::string>(), number, name);
   }
   std::string text = kind;
   for (const auto& a : args) text += " " + text_of(a);
