@@ -241,11 +241,12 @@ class Handle {
       : threadsafe_(threadsafe),
         timer_(timer),
         flags_(static_cast<uint8_t>((debug ? kCreatedInDebug : 0) | (cls << kClassShift) |
-                                    (debug || ops->destroy || label.owns_text() ? 0 : kPlainFree))),
+                                    (debug || (ops && ops->destroy) || label.owns_text() ? 0 : kPlainFree))),
         label_(std::move(label)),
         ops_(ops) {}
 
-  // Builds an H (Handle or TimerHandle) and its callable in one pool block.
+  // Builds an H (Handle or TimerHandle) and its callable in one pool block. An empty
+  // Callback leaves ops_ null, as it did inside the Callback.
   template <class H, class F, class... Args>
   [[gnu::always_inline]] static H* place(F&& callback, Label&& label, bool threadsafe, bool debug, Args... extra) {
     unsigned cls = detail::block_class_for(sizeof(H) + detail::handle_callable_footprint(callback));
