@@ -70,6 +70,15 @@ void Recorder::event(const std::string& kind, nlohmann::json args) {
       a = text;
     }
   }
+  if (!child_path.empty()) {
+    for (auto& a : args) {
+      if (!a.is_string()) continue;
+      std::string text = a.get<std::string>();
+      for (auto at = text.find(child_path); at != std::string::npos; at = text.find(child_path, at + 6))
+        text.replace(at, child_path.size(), "$CHILD");
+      a = text;
+    }
+  }
   std::string text = kind;
   for (const auto& a : args) text += " " + text_of(a);
   channel_.send({{"type", "event"}, {"line", current_line}, {"event", kind}, {"args", args}});

@@ -168,6 +168,9 @@ const std::map<std::string, Runner::Handler>& Runner::handlers() {
       {"connect_read_pipe", &Runner::connect_read_pipe},
       {"received", &Runner::received},
       {"pty", &Runner::pty},
+      // steps_subprocess.cpp
+      {"subprocess_exec", &Runner::subprocess_exec},
+      {"subprocess_shell", &Runner::subprocess_shell},
   };
   return table;
 }
