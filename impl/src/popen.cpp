@@ -55,13 +55,14 @@ void make_pipe(FdSet& owned, int& read_end, int& write_end) {
 }
 
 // The error CPython's Popen raises for a failed exec or chdir: the errno's OSError subclass
-// with `: 'filename'` after the strerror (repr() then shows the filename too: a known gap).
+// with the file name.
 [[noreturn]] void raise_with_filename(int err, const std::string& filename) {
-  std::string text = std::string(std::strerror(err)) + ": " + py_repr(filename);
-  if (err == ENOENT) throw FileNotFoundError(err, text);
-  if (err == EACCES || err == EPERM) throw PermissionError(err, text);
+  OSError::Filename name{py_repr(filename)};
+  std::string text = std::strerror(err);
+  if (err == ENOENT) throw FileNotFoundError(err, text, name);
+  if (err == EACCES || err == EPERM) throw PermissionError(err, text, name);
   // Any other errno: the subclass's Python name on a C++ OSError.
-  throw OSError(exception_type_name(OSError::from_errno(err)), err, text);
+  throw OSError(exception_type_name(OSError::from_errno(err)), err, text, name);
 }
 
 // The programs to try: the name itself when it has a slash, else each PATH entry + name

@@ -175,9 +175,11 @@ TEST_F(SubprocessTest, SignalsAfterConnectionLostRaiseProcessLookupError) {
 }
 
 TEST_F(SubprocessTest, WaitResolvesAtConnectionLostAndAtOnceAfterwards) {
-  auto t = await_transport(subprocess_shell(loop, factory(), std::string("exit 5")));
+  // The child exits only once stdin is closed, so the exit is unknown when wait() starts.
+  auto t = await_transport(subprocess_shell(loop, factory(), std::string("cat >/dev/null; exit 5")));
   Future<int> pending = t->wait();
   EXPECT_FALSE(pending.done());
+  std::dynamic_pointer_cast<WriteTransport>(t->get_pipe_transport(0))->write_eof();
   await_lost();
   ASSERT_TRUE(run_until(loop, [&] { return pending.done(); }));
   EXPECT_EQ(pending.result(), 5);
