@@ -171,6 +171,7 @@ const std::map<std::string, Runner::Handler>& Runner::handlers() {
       // steps_subprocess.cpp
       {"subprocess_exec", &Runner::subprocess_exec},
       {"subprocess_shell", &Runner::subprocess_shell},
+      {"create_subprocess_exec", &Runner::create_subprocess_exec},
   };
   return table;
 }

@@ -23,6 +23,7 @@
 #include "loopcheck/future.hpp"
 #include "loopcheck/child_watcher.hpp"
 #include "loopcheck/file_object.hpp"
+#include "loopcheck/subprocess_streams.hpp"
 #include "loopcheck/subprocess_transport.hpp"
 #include "loopcheck/transports.hpp"
 #include "recorder.hpp"
@@ -258,6 +259,8 @@ class Runner {
   void bind_subprocess(const std::string& name, const std::shared_ptr<SubprocessTransport>& transport);
   nlohmann::json transport_name(const std::shared_ptr<BaseTransport>& t) const;
   bool subprocess_method(const Step& s, const std::string& object, const std::string& method);
+  void create_subprocess_exec(const Step& s);
+  bool process_method(const Step& s, const std::string& object, const std::string& method);
   template <class T, class Bound>
   void await_async(const Step& s, Future<T> future, std::function<bool()> cancel, Bound bound);
 
@@ -291,6 +294,7 @@ class Runner {
   // subprocesses (steps_subprocess.cpp)
   std::map<std::string, std::shared_ptr<BaseSubprocessTransport>> subprocesses_;
   std::map<std::string, std::shared_ptr<RecordingSubprocessProtocol>> subprocess_protocols_;
+  std::map<std::string, std::shared_ptr<Process>> processes_;  // create_subprocess_exec
 };
 
 }  // namespace loopcheck::ref

@@ -8,7 +8,9 @@
 
 #include "loopcheck/errors.hpp"
 #include "loopcheck/pyrepr.hpp"
+#include "loopcheck/subprocess_streams.hpp"
 #include "loopcheck/subprocess_transport.hpp"
+#include "data.hpp"
 #include "runner.hpp"
 
 namespace loopcheck::ref {
@@ -28,6 +30,13 @@ bool truthy(const nlohmann::json& v) {
 std::optional<std::string> optional_text(const nlohmann::json& v) {
   if (v.is_null()) return std::nullopt;
   return text_value(v);
+}
+
+// A scenario payload: N pattern bytes, or a quoted text's bytes.
+std::string payload_of(const Step& s, const nlohmann::json& v) {
+  if (v.is_number_integer()) return pattern(v.get<std::size_t>());
+  if (v.is_object() && v.contains("str")) return v["str"].get<std::string>();
+  throw StepError("line " + std::to_string(s.line) + ": expected a byte count or a quoted text");
 }
 
 }  // namespace
@@ -131,10 +140,14 @@ void Runner::await_async(const Step& s, Future<T> future, std::function<bool()> 
         [this, line, op, bound](const Future<T>& done) mutable {
           int saved = std::exchange(rec_.current_line, line);
           try {
-            if (done.cancelled())
+            if (done.cancelled()) {
               rec_.event("cancelled", {op});
-            else
+            } else if constexpr (std::is_void_v<T>) {
+              done.result();
+              bound();
+            } else {
               bound(done.result());
+            }
           } catch (...) {
             rec_.raised(op, std::current_exception());
           }
@@ -144,13 +157,22 @@ void Runner::await_async(const Step& s, Future<T> future, std::function<bool()> 
     if (s.has_kw("task")) tasks_[text_value(s.kw["task"])] = std::move(cancel);
     return;
   }
-  std::optional<T> value;
-  if (with_deadline([&] { value = loop_.run_until_complete(future); }, deadline(s))) {
-    if (cancel) cancel();
-    rec_.event("timeout", {s.op});
-    return;
+  if constexpr (std::is_void_v<T>) {
+    if (with_deadline([&] { loop_.run_until_complete(future); }, deadline(s))) {
+      if (cancel) cancel();
+      rec_.event("timeout", {s.op});
+      return;
+    }
+    bound();
+  } else {
+    std::optional<T> value;
+    if (with_deadline([&] { value = loop_.run_until_complete(future); }, deadline(s))) {
+      if (cancel) cancel();
+      rec_.event("timeout", {s.op});
+      return;
+    }
+    bound(*value);
   }
-  bound(*value);
 }
 
 void Runner::subprocess_exec(const Step& s) {
@@ -176,6 +198,77 @@ void Runner::subprocess_shell(const Step& s) {
   auto creation = loopcheck::subprocess_shell(loop_, subprocess_factory(s, name), std::move(cmd), options);
   await_async(s, creation.result, creation.cancel,
               [this, name](const SubprocessResult& r) { bind_subprocess(name, r.first); });
+}
+
+// asyncio.create_subprocess_exec(...): streams are inherited unless a keyword says otherwise.
+void Runner::create_subprocess_exec(const Step& s) {
+  std::string name = s.name(0, "a process name");
+  auto words = child_words(s, 1);  // pathlib=true: a path-like program is its path string in C++
+  auto options = subprocess_options(s, "inherit");
+  long limit = static_cast<long>(kStreamDefaultLimit);
+  if (s.has_kw("limit")) {
+    if (!s.kw["limit"].is_number_integer()) throw Unsupported("limit= takes an integer in C++");
+    limit = s.kw["limit"].get<long>();
+  }
+  auto creation = loopcheck::create_subprocess_exec(loop_, std::move(words), options, limit);
+  await_async(s, creation.result, creation.cancel, [this, name](const std::shared_ptr<Process>& p) {
+    processes_[name] = p;
+    subprocess_children_.pids[name] = p->pid();
+    rec_.bind_pid(p->pid(), name);
+  });
+}
+
+// P.METHOD on an asyncio.subprocess.Process; false when P is none.
+bool Runner::process_method(const Step& s, const std::string& object, const std::string& method) {
+  auto it = processes_.find(object);
+  if (it == processes_.end()) return false;
+  std::shared_ptr<Process> p = it->second;
+  if (method == "streams") {
+    rec_.returned(s.op, {std::string("stdin=") + (p->stdin_ ? "StreamWriter" : "None"),
+                         std::string("stdout=") + (p->stdout_ ? "StreamReader" : "None"),
+                         std::string("stderr=") + (p->stderr_ ? "StreamReader" : "None")});
+  } else if (method == "repr") {
+    rec_.returned(s.op, {p->repr()});
+  } else if (method == "returncode") {
+    auto rc = p->returncode();
+    rec_.returned(s.op, {rc ? nlohmann::json(*rc) : nlohmann::json("None")});
+  } else if (method == "kill") {
+    p->kill();
+  } else if (method == "terminate") {
+    p->terminate();
+  } else if (method == "send_signal") {
+    p->send_signal(signal_arg(s, 0));
+  } else if (method == "wait") {
+    Future<int> waiter = p->wait();
+    await_async(s, waiter, [waiter]() mutable { return waiter.cancel(); },
+                [this, op = s.op](int rc) { rec_.returned(op, {rc}); });
+  } else if (method == "communicate") {
+    std::optional<std::string> input;
+    if (!s.args.empty()) input = payload_of(s, s.args[0]);
+    auto result = p->communicate(input);
+    await_async(s, result, [result]() mutable { return result.cancel(); },
+                [this, op = s.op](const Process::Output& out) {
+                  nlohmann::json tokens = nlohmann::json::array();
+                  for (const auto& stream : {out.first, out.second}) {
+                    if (!stream) {
+                      tokens.push_back("None");
+                      continue;
+                    }
+                    for (auto& t : data_args(*stream)) tokens.push_back(t);
+                  }
+                  rec_.returned(op, tokens);
+                });
+  } else if (method == "write_and_drain") {
+    if (!p->stdin_) throw AttributeError("'NoneType' object has no attribute 'write'");
+    std::string data = payload_of(s, s.arg(0, "a byte count or text"));
+    p->stdin_->write({reinterpret_cast<const std::byte*>(data.data()), data.size()});
+    auto drained = p->stdin_->drain();
+    await_async(s, drained, [drained]() mutable { return drained.cancel(); },
+                [this, op = s.op] { rec_.returned(op, {"None"}); });
+  } else {
+    throw Unsupported("Process method " + method + " is not implemented by the ref driver");
+  }
+  return true;
 }
 
 // The name a returned transport is bound to, or None.
