@@ -245,5 +245,61 @@ TEST_F(SubprocessTest, UnclosedTransportWarnsWhenDestroyed) {
   EXPECT_EQ(warnings[0], "ResourceWarning unclosed transport <_UnixSubprocessTransport pid=" + pid + " returncode=0>");
 }
 
+// kill(2) fails with EPERM, as for a setuid child.
+struct KillRefused : RealSyscalls {
+  int refused = 0;
+  int kill(pid_t pid, int sig) override {
+    if (sig != SIGKILL) return RealSyscalls::kill(pid, sig);
+    ++refused;
+    errno = EPERM;
+    return -1;
+  }
+};
+
+TEST_F(SubprocessTest, CloseIgnoresAPermissionErrorFromTheKillAsIn313) {
+  SubprocessOptions o;
+  o.stdin_ = o.stdout_ = o.stderr_ = Stdio::devnull();
+  auto t = await_transport(subprocess_exec(loop, factory(), {"/bin/sleep", "30"}, o));
+  {
+    KillRefused refuse;
+    ScopedSyscalls scope(refuse);
+    EXPECT_NO_THROW(t->close());
+    EXPECT_EQ(refuse.refused, 1);
+  }
+  EXPECT_TRUE(t->is_closing());
+  EXPECT_FALSE(t->get_returncode());
+  t->terminate();  // the child still runs: end it for real
+  await_lost();
+  EXPECT_EQ(t->get_returncode(), -SIGTERM);
+}
+
+TEST_F(SubprocessTest, DebugModeCloseWarnsBeforeKillingARunningChild) {
+  test::CapturedLog log;
+  SubprocessOptions o;
+  o.stdin_ = o.stdout_ = o.stderr_ = Stdio::devnull();
+  auto t = await_transport(subprocess_exec(loop, factory(), {"/bin/sleep", "30"}, o));
+  loop.set_debug(true);
+  std::string repr_before = "<_UnixSubprocessTransport closed pid=" + std::to_string(t->get_pid()) + " running>";
+  t->close();
+  auto warnings = log.warnings();
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0].message, "Close running child process: kill " + repr_before);
+  await_lost();
+  EXPECT_EQ(t->get_returncode(), -SIGKILL);
+}
+
+TEST_F(SubprocessTest, CloseAfterTheExitSendsNoKill) {
+  SubprocessOptions o;
+  o.stdin_ = o.stdout_ = o.stderr_ = Stdio::devnull();
+  auto t = await_transport(subprocess_exec(loop, factory(), {"/bin/sh", "-c", "exit 4"}, o));
+  await_lost();
+  KillRefused refuse;
+  ScopedSyscalls scope(refuse);
+  t->close();
+  t->close();
+  EXPECT_EQ(refuse.refused, 0);
+  EXPECT_EQ(t->get_returncode(), 4);
+}
+
 }  // namespace
 }  // namespace loopcheck
