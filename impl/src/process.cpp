@@ -2,6 +2,7 @@
 #include "loopcheck/errors.hpp"
 #include "loopcheck/logger.hpp"
 #include "loopcheck/subprocess_streams.hpp"
+#include "subprocess_task.hpp"
 
 namespace loopcheck {
 namespace {
@@ -22,19 +23,18 @@ struct Gather {
   }
 };
 
-ProcessCreation make_process(EventLoop& loop, SubprocessCreation creation) {
+// `return Process(transport, protocol, loop)` in the step where the loop method returns.
+ProcessCreation start_process(EventLoop& loop, std::variant<std::string, std::vector<std::string>> cmd, bool shell,
+                              SubprocessOptions options, SubprocessProtocolFactory factory) {
   auto result = loop.create_future<std::shared_ptr<Process>>();
   EventLoop* l = &loop;
-  creation.result.add_done_callback(
-      [result, l](const Future<SubprocessResult>& f) mutable {
-        if (f.cancelled()) return (void)result.cancel();
-        if (auto e = f.exception()) return result.set_exception(e);
-        auto [transport, protocol] = f.result();
-        result.set_result(std::make_shared<Process>(std::dynamic_pointer_cast<BaseSubprocessTransport>(transport),
-                                                    std::dynamic_pointer_cast<SubprocessStreamProtocol>(protocol), *l));
-      },
-      "Task.task_wakeup()");
-  return ProcessCreation{result, creation.cancel};
+  auto wrap = [l](const SubprocessResult& r) {
+    return std::make_shared<Process>(std::dynamic_pointer_cast<BaseSubprocessTransport>(r.first),
+                                     std::dynamic_pointer_cast<SubprocessStreamProtocol>(r.second), *l);
+  };
+  auto cancel = detail::start_subprocess_task(loop, std::move(factory), std::move(cmd), shell, std::move(options),
+                                              detail::hooks_for(result, wrap));
+  return ProcessCreation{result, cancel};
 }
 
 SubprocessProtocolFactory stream_protocol_factory(EventLoop& loop, long limit) {
@@ -160,11 +160,11 @@ SubprocessOptions inherited_streams() {
 
 ProcessCreation create_subprocess_exec(EventLoop& loop, std::vector<std::string> args, SubprocessOptions options,
                                        long limit) {
-  return make_process(loop, subprocess_exec(loop, stream_protocol_factory(loop, limit), std::move(args), options));
+  return start_process(loop, std::move(args), false, std::move(options), stream_protocol_factory(loop, limit));
 }
 
 ProcessCreation create_subprocess_shell(EventLoop& loop, std::string cmd, SubprocessOptions options, long limit) {
-  return make_process(loop, subprocess_shell(loop, stream_protocol_factory(loop, limit), std::move(cmd), options));
+  return start_process(loop, std::move(cmd), true, std::move(options), stream_protocol_factory(loop, limit));
 }
 
 }  // namespace loopcheck

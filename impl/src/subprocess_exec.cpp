@@ -10,6 +10,7 @@
 #include "loopcheck/pyrepr.hpp"
 #include "loopcheck/subprocess_transport.hpp"
 #include "loopcheck/warnings.hpp"
+#include "subprocess_task.hpp"
 
 namespace loopcheck {
 namespace {
@@ -76,15 +77,13 @@ std::shared_ptr<AbstractChildWatcher> quiet_child_watcher() {
 class Creation : public std::enable_shared_from_this<Creation> {
  public:
   Creation(EventLoop& loop, SubprocessProtocolFactory factory, SubprocessSpec spec, SubprocessOptions options,
-           std::string debug_msg)
+           std::string debug_msg, detail::SubprocessTaskHooks hooks)
       : loop_(loop),
         factory_(std::move(factory)),
         spec_(std::move(spec)),
         options_(std::move(options)),
         debug_msg_(std::move(debug_msg)),
-        result_(loop.create_future<SubprocessResult>()) {}
-
-  Future<SubprocessResult> result() const { return result_; }
+        hooks_(std::move(hooks)) {}
 
   // The first step, queued like a new task's __step.
   void schedule(std::function<void()> checks) {
@@ -94,7 +93,7 @@ class Creation : public std::enable_shared_from_this<Creation> {
 
   // Task.cancel(): cancels the awaited future, or marks the next step to raise.
   bool cancel() {
-    if (result_.done()) return false;
+    if (hooks_.done()) return false;
     if (awaiting_waiter_ && waiter_.cancel()) return true;
     if (awaiting_exit_ && exit_.cancel()) return true;
     must_cancel_ = true;
@@ -151,7 +150,7 @@ class Creation : public std::enable_shared_from_this<Creation> {
     if (error) return close_and_wait(error);
     exit_watcher();
     if (loop_.get_debug()) log(LogLevel::INFO, debug_msg_ + ": " + transport_->repr());
-    result_.set_result(SubprocessResult(transport_, protocol_));
+    hooks_.on_result(SubprocessResult(transport_, protocol_));
   }
 
   // except BaseException: transp.close(); await transp._wait(); raise
@@ -182,12 +181,12 @@ class Creation : public std::enable_shared_from_this<Creation> {
 
   void fail(std::exception_ptr error) {
     if (exception_is_a(error, "CancelledError")) return finish_cancelled();
-    result_.set_exception(error);
+    hooks_.on_error(error);
   }
 
   void finish_cancelled() {
     must_cancel_ = false;
-    result_.cancel();
+    hooks_.on_cancelled();
   }
 
   EventLoop& loop_;
@@ -195,7 +194,7 @@ class Creation : public std::enable_shared_from_this<Creation> {
   SubprocessSpec spec_;
   SubprocessOptions options_;
   std::string debug_msg_;
-  Future<SubprocessResult> result_;
+  detail::SubprocessTaskHooks hooks_;
   std::shared_ptr<SubprocessProtocol> protocol_;
   std::shared_ptr<AbstractChildWatcher> watcher_;
   std::shared_ptr<UnixSubprocessTransport> transport_;
@@ -217,35 +216,56 @@ SubprocessSpec spec_of(std::vector<std::string> args, bool shell, const Subproce
   return spec;
 }
 
-SubprocessCreation start(EventLoop& loop, SubprocessProtocolFactory factory, SubprocessSpec spec,
-                         SubprocessOptions options, std::string debug_msg, std::function<void()> checks) {
-  auto creation = std::make_shared<Creation>(loop, std::move(factory), std::move(spec), std::move(options),
-                                             std::move(debug_msg));
-  creation->schedule(std::move(checks));
-  return SubprocessCreation{creation->result(), [creation] { return creation->cancel(); }};
+SubprocessCreation as_creation(EventLoop& loop, SubprocessProtocolFactory factory,
+                               std::variant<std::string, std::vector<std::string>> cmd, bool shell,
+                               SubprocessOptions options) {
+  auto result = loop.create_future<SubprocessResult>();
+  auto cancel = detail::start_subprocess_task(loop, std::move(factory), std::move(cmd), shell, std::move(options),
+                                              detail::hooks_for(result, [](const SubprocessResult& r) { return r; }));
+  return SubprocessCreation{result, cancel};
 }
 
 }  // namespace
 
+namespace detail {
+
+std::function<bool()> start_subprocess_task(EventLoop& loop, SubprocessProtocolFactory factory,
+                                            std::variant<std::string, std::vector<std::string>> cmd, bool shell,
+                                            SubprocessOptions options, SubprocessTaskHooks hooks) {
+  std::function<void()> checks;
+  std::vector<std::string> args;
+  std::string debug_msg;
+  if (shell) {
+    bool is_string = std::holds_alternative<std::string>(cmd);
+    std::string text = is_string ? std::get<std::string>(cmd) : std::string();
+    checks = [options, is_string] {
+      if (!is_string) throw ValueError("cmd must be a string");
+      check_options(options, true);
+    };
+    args = {text};
+    debug_msg = "run shell command " + py_repr(text);
+  } else {
+    args = std::get<std::vector<std::string>>(std::move(cmd));
+    checks = [options] { check_options(options, false); };
+    debug_msg = "execute program " + py_repr(args.empty() ? std::string() : args[0]);
+  }
+  auto creation = std::make_shared<Creation>(loop, std::move(factory), spec_of(std::move(args), shell, options),
+                                             options, std::move(debug_msg), std::move(hooks));
+  creation->schedule(std::move(checks));
+  return [creation] { return creation->cancel(); };
+}
+
+}  // namespace detail
+
 SubprocessCreation subprocess_exec(EventLoop& loop, SubprocessProtocolFactory factory, std::vector<std::string> args,
                                    SubprocessOptions options) {
-  std::string program = args.empty() ? std::string() : args[0];
-  auto checks = [options] { check_options(options, false); };
-  return start(loop, std::move(factory), spec_of(std::move(args), false, options), options,
-               "execute program " + py_repr(program), checks);
+  return as_creation(loop, std::move(factory), std::move(args), false, std::move(options));
 }
 
 SubprocessCreation subprocess_shell(EventLoop& loop, SubprocessProtocolFactory factory,
                                     std::variant<std::string, std::vector<std::string>> cmd,
                                     SubprocessOptions options) {
-  bool is_string = std::holds_alternative<std::string>(cmd);
-  std::string text = is_string ? std::get<std::string>(cmd) : std::string();
-  auto checks = [options, is_string] {
-    if (!is_string) throw ValueError("cmd must be a string");
-    check_options(options, true);
-  };
-  return start(loop, std::move(factory), spec_of({text}, true, options), options, "run shell command " + py_repr(text),
-               checks);
+  return as_creation(loop, std::move(factory), std::move(cmd), true, std::move(options));
 }
 
 }  // namespace loopcheck
