@@ -58,7 +58,7 @@ Process::Process(std::shared_ptr<BaseSubprocessTransport> transport, std::shared
 Future<void> Process::feed_stdin(std::optional<std::string> input) {
   Future<void> done = loop_.create_future<void>();
   bool debug = loop_.get_debug();
-  auto finish = [this, done, debug](std::exception_ptr error) mutable {
+  auto finish = [self = shared_from_this(), this, done, debug](std::exception_ptr error) mutable {
     if (error && !ignored_by_communicate(error)) return done.set_exception(error);
     if (error && debug) log(LogLevel::DEBUG, repr() + " communicate: stdin got " + exception_repr(error));
     if (debug) log(LogLevel::DEBUG, repr() + " communicate: close stdin");
@@ -92,7 +92,7 @@ Future<std::optional<std::string>> Process::read_stream(int fd) {
   if (loop_.get_debug()) log(LogLevel::DEBUG, repr() + " communicate: read " + name);
   auto stream = fd == 1 ? stdout_ : stderr_;
   stream->read_all().add_done_callback(
-      [this, result, transport, name](const Future<std::string>& f) mutable {
+      [self = shared_from_this(), this, result, transport, name](const Future<std::string>& f) mutable {
         if (f.cancelled()) return (void)result.cancel();
         if (auto e = f.exception()) return result.set_exception(e);
         if (loop_.get_debug()) log(LogLevel::DEBUG, repr() + " communicate: close " + name);
@@ -114,11 +114,18 @@ Future<Process::Output> Process::communicate(std::optional<std::string> input) {
         [gather](const auto& f) { gather->child_done(f.cancelled() ? nullptr : f.exception()); },
         "gather._done_callback()");
   };
-  loop_.call_soon([this, input, child] { if (stdin_) child(feed_stdin(input)); else child(noop()); },
-                  "Task.__step()");
+  auto self = shared_from_this();
+  loop_.call_soon(
+      [self, this, input, child] {
+        if (stdin_)
+          child(feed_stdin(input));
+        else
+          child(noop());
+      },
+      "Task.__step()");
   for (int fd : {1, 2}) {
     loop_.call_soon(
-        [this, fd, child, outputs] {
+        [self, this, fd, child, outputs] {
           if (!(fd == 1 ? stdout_ : stderr_)) return child(noop());
           auto f = read_stream(fd);
           f.add_done_callback(
@@ -131,7 +138,7 @@ Future<Process::Output> Process::communicate(std::optional<std::string> input) {
         "Task.__step()");
   }
   gather->result.add_done_callback(
-      [this, result, outputs](const Future<void>& g) mutable {
+      [self, this, result, outputs](const Future<void>& g) mutable {
         if (auto e = g.exception()) return result.set_exception(e);
         Future<int> w = wait();
         w.add_done_callback(

@@ -56,7 +56,9 @@ class SubprocessStreamProtocol final : public SubprocessProtocol,
   std::vector<int> pipe_fds_;
 };
 
-class Process {
+// Made with std::make_shared (create_subprocess_* do): pending communicate() steps keep it
+// alive, as the coroutine's `self` does.
+class Process : public std::enable_shared_from_this<Process> {
  public:
   using Output = std::pair<std::optional<std::string>, std::optional<std::string>>;
 
