@@ -245,6 +245,20 @@ TEST_F(SubprocessTest, UnclosedTransportWarnsWhenDestroyed) {
   EXPECT_EQ(warnings[0], "ResourceWarning unclosed transport <_UnixSubprocessTransport pid=" + pid + " returncode=0>");
 }
 
+TEST_F(SubprocessTest, AThreadedWatcherReportsTheExitThroughCallSoonThreadsafe) {
+  ScopedWarningHandler quiet([](const WarningRecord&) {});
+  child_watcher_policy().set_child_watcher(std::make_shared<ThreadedChildWatcher>());
+  SubprocessOptions o;
+  o.stdin_ = o.stderr_ = Stdio::devnull();
+  auto t = await_transport(subprocess_shell(loop, factory(), std::string("printf out; exit 9"), o));
+  await_lost();
+  child_watcher_policy().set_child_watcher(nullptr);  // its waiting thread is joined
+  EXPECT_EQ(protocol->data[1], "out");
+  EXPECT_EQ(t->get_returncode(), 9);
+  EXPECT_EQ(protocol->events.back(), "connection_lost None");
+  t->close();
+}
+
 // kill(2) fails with EPERM, as for a setuid child.
 struct KillRefused : RealSyscalls {
   int refused = 0;
