@@ -48,6 +48,7 @@ int run(Channel& channel) {
   json reply = {{"in_reply_to", (*run_msg)["msg_id"]}};
   loopcheck::ref::Recorder recorder(channel);
   recorder.tmpdir = init->value("tmpdir", "");
+  recorder.child_path = init->value("child", "");
   auto trace_logger = std::make_shared<loopcheck::ref::TraceLogger>(recorder);
   loopcheck::ScopedLogger scoped_logger(trace_logger);
   // Python's warnings (ResourceWarning from an unclosed transport) as `warning TYPE MESSAGE`.

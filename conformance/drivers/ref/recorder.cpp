@@ -15,6 +15,19 @@ std::string text_of(const nlohmann::json& v) {
   return v.dump();
 }
 
+// Every occurrence of `path` in the string arguments becomes `name`.
+void replace_path(nlohmann::json& args, const std::string& path, const char* name) {
+  if (path.empty()) return;
+  for (auto& a : args) {
+    if (!a.is_string()) continue;
+    std::string text = a.get<std::string>();
+    const std::string_view with(name);
+    for (auto at = text.find(path); at != std::string::npos; at = text.find(path, at + with.size()))
+      text.replace(at, path.size(), with);
+    a = text;
+  }
+}
+
 }  // namespace
 
 void Recorder::bind_fd(int fd, std::string name) {
@@ -54,17 +67,11 @@ void Recorder::bind_pid(pid_t pid, std::string name) {
 void Recorder::event(const std::string& kind, nlohmann::json args) {
   std::lock_guard lock(mu_);
   if (!active) return;
-  // The scenario's directory becomes $TMP first (INTERPRETING.md 4), as in the Python
-  // driver: its random name may hold "0x" and hex digits, which the address rule rewrites.
-  if (!tmpdir.empty()) {
-    for (auto& a : args) {
-      if (!a.is_string()) continue;
-      std::string text = a.get<std::string>();
-      for (auto at = text.find(tmpdir); at != std::string::npos; at = text.find(tmpdir, at + 4))
-        text.replace(at, tmpdir.size(), "$TMP");
-      a = text;
-    }
-  }
+  // The scenario's directory and the child program become $TMP and $CHILD first
+  // (INTERPRETING.md 4), as in the Python driver: a random directory name may hold "0x" and
+  // hex digits, which the address rule would rewrite.
+  replace_path(args, tmpdir, "$TMP");
+  replace_path(args, child_path, "$CHILD");
   for (auto& a : args)
     if (a.is_string()) a = symbolic(a.get<std::string>());
   for (const auto& [pid, name] : pid_names_) {

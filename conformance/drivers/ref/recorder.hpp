@@ -51,6 +51,8 @@ class Recorder {
 
   // The scenario's temporary directory, shown as `$TMP` in string arguments (steps_sockets.cpp).
   std::string tmpdir;
+  // The child program's path, shown as `$CHILD` (after $TMP, as the Python driver does).
+  std::string child_path;
   // Known pids become their child names in string arguments (`pid c1`), as the Python
   // driver does. Events may come from watcher threads too: `event` takes a lock.
   void bind_pid(pid_t pid, std::string name);

@@ -170,6 +170,10 @@ const std::map<std::string, Runner::Handler>& Runner::handlers() {
       {"pty", &Runner::pty},
       // steps_write_pipe.cpp
       {"connect_write_pipe", &Runner::connect_write_pipe},
+      // steps_subprocess.cpp
+      {"subprocess_exec", &Runner::subprocess_exec},
+      {"subprocess_shell", &Runner::subprocess_shell},
+      {"create_subprocess_exec", &Runner::create_subprocess_exec},
   };
   return table;
 }

@@ -23,9 +23,12 @@
 #include "loopcheck/future.hpp"
 #include "loopcheck/child_watcher.hpp"
 #include "loopcheck/file_object.hpp"
+#include "loopcheck/subprocess_streams.hpp"
+#include "loopcheck/subprocess_transport.hpp"
 #include "loopcheck/transports.hpp"
 #include "recorder.hpp"
 #include "recording_protocol.hpp"
+#include "recording_subprocess_protocol.hpp"
 
 namespace loopcheck::ref {
 
@@ -247,6 +250,22 @@ class Runner {
   template <class T, class Bound>
   void await_step(const Step& s, Future<T> future, Bound bound);
 
+  // subprocesses (steps_subprocess.cpp): loop.subprocess_exec/shell and P.METHOD
+  void subprocess_exec(const Step& s);
+  void subprocess_shell(const Step& s);
+  std::vector<std::string> child_words(const Step& s, std::size_t start) const;
+  Stdio stdio_kw(const Step& s, const char* key, const char* fallback) const;
+  SubprocessOptions subprocess_options(const Step& s, const char* default_stream) const;
+  std::shared_ptr<RecordingSubprocessProtocol> make_subprocess_protocol(const std::string& name);
+  SubprocessProtocolFactory subprocess_factory(const Step& s, const std::string& name);
+  void bind_subprocess(const std::string& name, const std::shared_ptr<SubprocessTransport>& transport);
+  nlohmann::json transport_name(const std::shared_ptr<BaseTransport>& t) const;
+  bool subprocess_method(const Step& s, const std::string& object, const std::string& method);
+  void create_subprocess_exec(const Step& s);
+  bool process_method(const Step& s, const std::string& object, const std::string& method);
+  template <class T, class Bound>
+  void await_async(const Step& s, Future<T> future, std::function<bool()> cancel, Bound bound);
+
   EventLoop& loop_;
   Recorder& rec_;
   double multiplier_;
@@ -256,6 +275,7 @@ class Runner {
   std::map<std::string, int> fds_;
   std::string child_path_;
   ChildTable children_;
+  ChildTable subprocess_children_;  // subprocess_exec children, killed and reaped at the end
   std::map<std::string, std::unique_ptr<EventLoop>> other_loops_;  // new_loop
   std::exception_ptr failure_;   // Unsupported/StepError raised inside a callback
   std::shared_ptr<TraceLogger> trace_logger_;
@@ -273,6 +293,10 @@ class Runner {
   std::map<std::string, std::shared_ptr<BaseTransport>> transports_;
   std::map<std::string, std::shared_ptr<RecordingProtocol>> protocols_;
   std::map<std::string, int> fd_names_bound_;  // what sync_fd_names told the recorder
+  // subprocesses (steps_subprocess.cpp)
+  std::map<std::string, std::shared_ptr<BaseSubprocessTransport>> subprocesses_;
+  std::map<std::string, std::shared_ptr<RecordingSubprocessProtocol>> subprocess_protocols_;
+  std::map<std::string, std::shared_ptr<Process>> processes_;  // create_subprocess_exec
 };
 
 }  // namespace loopcheck::ref

@@ -51,6 +51,8 @@ void Runner::method_call(const Step& s) {
   if (watcher_method(s, object, method)) return;  // steps_watchers.cpp
   if (socket_method(s, object, method)) return;  // steps_sockets.cpp
   if (file_method(s, object, method)) return;  // steps_sendfile.cpp
+  if (subprocess_method(s, object, method)) return;  // steps_subprocess.cpp
+  if (process_method(s, object, method)) return;     // steps_subprocess.cpp
   if (transport_method(s, object, method)) return;  // steps_read_pipe.cpp
   auto loop = other_loops_.find(object);
   if (loop != other_loops_.end() && method == "close") return loop->second->close();
@@ -86,6 +88,7 @@ void Runner::forget(const Step& s) {
   std::string name = s.name(0, "a name");
   if (futures_.erase(name)) return;
   if (transports_.erase(name)) return;  // a transport still open warns when destroyed
+  if (subprocesses_.erase(name)) return;
   if (other_loops_.count(name))
     throw Unsupported("a C++ EventLoop is closed by its destructor; Python's ResourceWarning for an unclosed "
                       "loop has no counterpart");

@@ -89,6 +89,7 @@ void Runner::sync_fd_names() {
 
 void Runner::flush_protocols() {
   for (auto& [name, protocol] : protocols_) protocol->flush();
+  for (auto& [name, protocol] : subprocess_protocols_) protocol->flush();
 }
 
 // connect_read_pipe T FD [eof_received=true]: T is bound at connection_made (so `on

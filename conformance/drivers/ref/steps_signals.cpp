@@ -255,7 +255,9 @@ void Runner::spawn(const Step& s) {
 pid_t Runner::child_pid(const Step& s) const {
   std::string name = s.name(0, "a child name");
   auto it = children_.pids.find(name);
-  if (it == children_.pids.end()) throw StepError("line " + std::to_string(s.line) + ": no child process is named '" + name + "'");
+  if (it != children_.pids.end()) return it->second;
+  it = subprocess_children_.pids.find(name);  // subprocess_exec children
+  if (it == subprocess_children_.pids.end()) throw StepError("line " + std::to_string(s.line) + ": no child process is named '" + name + "'");
   return it->second;
 }
 

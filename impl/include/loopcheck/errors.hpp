@@ -128,6 +128,18 @@ class OSError : public Exception {
   // OSError() with no arguments (errno None, str() ''), e.g. BrokenPipeError() on a peer close.
   struct NoArgs {};
   OSError(std::string type_name, NoArgs) : Exception(std::move(type_name), std::string()) {}
+  // OSError('text'): errno None, str() is the text (ConnectionResetError('Connection lost')).
+  struct Message {
+    std::string text;
+  };
+  OSError(std::string type_name, Message m) : Exception(std::move(type_name), std::move(m.text)) {}
+  // OSError(errno, strerror, filename): str() is "[Errno 2] No such file or directory: 'f'",
+  // repr() leaves the filename out, as Python's does. `filename_repr` is repr(filename).
+  struct Filename {
+    std::string repr;
+  };
+  OSError(std::string type_name, int err, std::string strerror, const Filename& f)
+      : Exception(std::move(type_name), format(err, strerror) + ": " + f.repr), errno_(err), strerror_(std::move(strerror)) {}
 
   // The exception CPython raises for this errno (PEP 3151 mapping), with strerror(err) as text.
   // Throws nothing; returns by value a pointer-free copy through std::exception_ptr.
@@ -157,6 +169,12 @@ class OSError : public Exception {
     Name(std::string type_name, int err, std::string strerror)                      \
         : Base(std::move(type_name), err, std::move(strerror)) {}                   \
     explicit Name(OSError::NoArgs none) : Base(#Name, none) {}                      \
+    explicit Name(OSError::Message m) : Base(#Name, std::move(m)) {}                \
+    Name(std::string type_name, OSError::Message m) : Base(std::move(type_name), std::move(m)) {} \
+    Name(int err, std::string strerror, const OSError::Filename& f)                 \
+        : Base(#Name, err, std::move(strerror), f) {}                               \
+    Name(std::string type_name, int err, std::string strerror, const OSError::Filename& f) \
+        : Base(std::move(type_name), err, std::move(strerror), f) {}                \
     Name(std::string type_name, OSError::NoArgs none) : Base(std::move(type_name), none) {} \
                                                                                     \
    protected:                                                                       \
