@@ -1,13 +1,14 @@
 // Popen (popen.hpp): stream plumbing, Popen options, the errors of a failed exec or chdir,
-// poll/send_signal. Each test reaps its child (poll until the returncode is known).
+// poll/send_signal. Each test reaps its child (waits on a pidfd for the exit, then polls).
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <string>
-#include <thread>
 
 #include "loopcheck/errors.hpp"
 #include "loopcheck/popen.hpp"
@@ -29,10 +30,16 @@ std::string read_all(int fd) {
   }
 }
 
-// Polls until the child is reaped (bounded); returns its returncode.
+// Waits (bounded) on a pidfd until the child has exited, then reaps it through poll();
+// returns its returncode (nullopt if it did not exit in time).
 std::optional<int> reap(Popen& p) {
-  auto end = std::chrono::steady_clock::now() + test::deadline_ms(5000);
-  while (!p.poll() && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, p.pid(), 0));
+  if (pidfd >= 0) {
+    pollfd exited{pidfd, POLLIN, 0};
+    ::poll(&exited, 1, static_cast<int>(test::deadline_ms(5000).count()));
+    ::close(pidfd);
+  }
+  p.poll();
   return p.returncode;
 }
 
