@@ -10,23 +10,10 @@
 namespace loopcheck {
 namespace {
 
-// One pass at a time as a running loop (the pidfd watcher needs one), bounded by a timer.
-template <class Pred>
-bool run_until(EventLoop& loop, Pred done, int ms = 5000) {
-  bool expired = false;
-  auto deadline = loop.call_later(static_cast<double>(test::deadline_ms(ms).count()) / 1000.0,
-                                  [&expired] { expired = true; }, "deadline");
-  while (!done() && !expired) {
-    loop.stop();
-    loop.run_forever();
-  }
-  deadline->cancel();
-  return done();
-}
 
 template <class T>
 T await_result(EventLoop& loop, Future<T> f) {
-  EXPECT_TRUE(run_until(loop, [&] { return f.done(); }));
+  EXPECT_TRUE(test::run_running_until(loop, [&] { return f.done(); }));
   return f.result();
 }
 
@@ -74,7 +61,7 @@ TEST_F(ProcessTest, DrainAfterTheChildExitedRaisesConnectionResetError) {
   EXPECT_EQ(await_result(loop, p->wait()), 0);
   p->stdin_->write(bytes_of(std::string(100000, 'x')));
   auto drained = p->stdin_->drain();
-  ASSERT_TRUE(run_until(loop, [&] { return drained.done(); }));
+  ASSERT_TRUE(test::run_running_until(loop, [&] { return drained.done(); }));
   try {
     drained.result();
     FAIL() << "drain() did not raise";
@@ -95,7 +82,7 @@ TEST_F(ProcessTest, TextModeIsRefused) {
   SubprocessOptions o = inherited_streams();
   o.text = true;
   auto f = create_subprocess_exec(loop, {"/bin/true"}, o).result;
-  ASSERT_TRUE(run_until(loop, [&] { return f.done(); }));
+  ASSERT_TRUE(test::run_running_until(loop, [&] { return f.done(); }));
   EXPECT_THROW(f.result(), ValueError);
 }
 

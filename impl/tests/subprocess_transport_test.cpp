@@ -18,20 +18,6 @@
 namespace loopcheck {
 namespace {
 
-// Runs one pass at a time as a running loop (the pidfd watcher needs one) until `done()` or
-// the deadline (a timer, so no pass blocks beyond it).
-template <class Pred>
-bool run_until(EventLoop& loop, Pred done, int ms = 2000) {
-  bool expired = false;
-  auto deadline = loop.call_later(static_cast<double>(test::deadline_ms(ms).count()) / 1000.0,
-                                  [&expired] { expired = true; }, "deadline");
-  while (!done() && !expired) {
-    loop.stop();
-    loop.run_forever();
-  }
-  deadline->cancel();
-  return done();
-}
 
 // Records every protocol call as text; data is merged per fd.
 struct RecordingSubprocess : SubprocessProtocol {
@@ -66,15 +52,15 @@ struct SubprocessTest : testing::Test {
     };
   }
   std::shared_ptr<BaseSubprocessTransport> await_transport(SubprocessCreation c) {
-    EXPECT_TRUE(run_until(loop, [&] { return c.result.done(); }));
+    EXPECT_TRUE(test::run_running_until(loop, [&] { return c.result.done(); }));
     auto t = std::dynamic_pointer_cast<BaseSubprocessTransport>(c.result.result().first);
     EXPECT_TRUE(t);
     return t;
   }
-  void await_lost() { ASSERT_TRUE(run_until(loop, [&] { return protocol->lost; }, 5000)); }
+  void await_lost() { ASSERT_TRUE(test::run_running_until(loop, [&] { return protocol->lost; }, 5000)); }
   // The exception a creation ends with, as `Type: message`.
   std::string failure(SubprocessCreation c) {
-    EXPECT_TRUE(run_until(loop, [&] { return c.result.done(); }));
+    EXPECT_TRUE(test::run_running_until(loop, [&] { return c.result.done(); }));
     try {
       c.result.result();
     } catch (const PyException& e) {
@@ -181,7 +167,7 @@ TEST_F(SubprocessTest, WaitResolvesAtConnectionLostAndAtOnceAfterwards) {
   EXPECT_FALSE(pending.done());
   std::dynamic_pointer_cast<WriteTransport>(t->get_pipe_transport(0))->write_eof();
   await_lost();
-  ASSERT_TRUE(run_until(loop, [&] { return pending.done(); }));
+  ASSERT_TRUE(test::run_running_until(loop, [&] { return pending.done(); }));
   EXPECT_EQ(pending.result(), 5);
   Future<int> later = t->wait();
   EXPECT_TRUE(later.done());
@@ -194,11 +180,11 @@ TEST_F(SubprocessTest, CancellingTheCreationKillsTheChildAndEndsCancelled) {
   loop.stop();
   loop.run_forever();  // one pass: the first step spawns the child and awaits the pipes
   EXPECT_TRUE(c.cancel());
-  ASSERT_TRUE(run_until(loop, [&] { return c.result.done(); }, 5000));
+  ASSERT_TRUE(test::run_running_until(loop, [&] { return c.result.done(); }, 5000));
   EXPECT_TRUE(c.result.cancelled());
   EXPECT_EQ(factory_calls, 1);
   // The exit was awaited before the cancellation ended the call: nothing left to reap.
-  ASSERT_TRUE(run_until(loop, [&] { return protocol->lost; }, 5000));
+  ASSERT_TRUE(test::run_running_until(loop, [&] { return protocol->lost; }, 5000));
 }
 
 TEST_F(SubprocessTest, InactiveChildWatcherRefusesToSpawnAfterTheFactory) {

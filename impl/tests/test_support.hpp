@@ -55,6 +55,21 @@ bool run_until(EventLoop& loop, Pred done, int ms = 2000) {
   return done();
 }
 
+// run_until() with the loop running (run_forever, one pass at a time), for code that needs
+// a running loop, such as the pidfd child watcher.
+template <class Pred>
+bool run_running_until(EventLoop& loop, Pred done, int ms = 5000) {
+  bool expired = false;
+  TimerHandleRef deadline =
+      loop.call_later(static_cast<double>(deadline_ms(ms).count()) / 1000.0, [&expired] { expired = true; }, "deadline");
+  while (!done() && !expired) {
+    loop.stop();
+    loop.run_forever();
+  }
+  deadline->cancel();
+  return done();
+}
+
 // Real syscalls, with every epoll_wait timeout recorded.
 struct EpollWaitRecorder : RealSyscalls {
   std::vector<int> timeouts;
