@@ -126,6 +126,17 @@ class SockSendfileTest : public ::testing::Test {
   SocketPair pair;
   std::string data = pattern(10);
   std::shared_ptr<FdFile> file = temp_file(data);
+
+  // Sends `source` (which holds `content`) to a peer that reads as it comes, and checks that
+  // all of it arrives and the file position ends after it.
+  void expect_arrives_whole(std::shared_ptr<FileObject> source, const std::string& content) {
+    PeerSink sink(loop, pair.b);
+    auto f = loop.sock_sendfile(pair.a, source);
+    ASSERT_TRUE(run_until(loop, [&] { return f.done() && sink.data.size() == content.size(); }, 10000));
+    EXPECT_EQ(f.result(), content.size());
+    EXPECT_EQ(source->tell(), static_cast<std::int64_t>(content.size()));
+    EXPECT_TRUE(sink.data == content);
+  }
 };
 
 // ---- the native path ------------------------------------------------------------------------
@@ -157,13 +168,7 @@ TEST_F(SockSendfileTest, AnEmptyFileReturnsZeroAtOnce) {
 
 TEST_F(SockSendfileTest, ALargeFileWaitsForThePeerAndArrivesWhole) {
   std::string big = pattern(4 * 1024 * 1024);
-  auto bigfile = temp_file(big);
-  PeerSink sink(loop, pair.b);
-  auto f = loop.sock_sendfile(pair.a, bigfile);
-  ASSERT_TRUE(run_until(loop, [&] { return f.done() && sink.data.size() == big.size(); }, 10000));
-  EXPECT_EQ(f.result(), big.size());
-  EXPECT_EQ(bigfile->tell(), static_cast<std::int64_t>(big.size()));
-  EXPECT_TRUE(sink.data == big);
+  expect_arrives_whole(temp_file(big), big);
 }
 
 TEST_F(SockSendfileTest, EagainAndEintrWaitForTheWriterThenSend) {
@@ -418,13 +423,7 @@ TEST_F(SockSendfileTest, APipeFallsBackThenFailsToSeek) {
 
 TEST_F(SockSendfileTest, TheFallbackSendsLargeFilesInBlocks) {
   std::string big = pattern(kSendfileFallbackReadBufferSize * 3 + 17);
-  auto mem = std::make_shared<BytesFile>(big);
-  PeerSink sink(loop, pair.b);
-  auto f = loop.sock_sendfile(pair.a, mem);
-  ASSERT_TRUE(run_until(loop, [&] { return f.done() && sink.data.size() == big.size(); }, 10000));
-  EXPECT_EQ(f.result(), big.size());
-  EXPECT_EQ(mem->tell(), static_cast<std::int64_t>(big.size()));
-  EXPECT_TRUE(sink.data == big);
+  expect_arrives_whole(std::make_shared<BytesFile>(big), big);
 }
 
 TEST_F(SockSendfileTest, CancellingTheFallbackCancelsItsSendAndSeeksToWhatWasSent) {
