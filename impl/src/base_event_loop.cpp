@@ -196,6 +196,7 @@ void EventLoop::run_once() {
   if (!events.empty()) process_events(events);
   if (!scheduled_.empty()) move_due_timers();
   run_ready(ready_.size());
+  ready_.rewind_if_empty();
 }
 
 // Step 6: run exactly the handles that are ready now; later ones wait for the next pass.

@@ -23,11 +23,23 @@ class RingQueue {
   std::size_t size() const noexcept { return tail_ - head_; }
 
   void push_back(T v) {
-    if (size() == cap_) grow();
-    buf_[tail_++ & (cap_ - 1)] = v;
+    reserve_one();
+    push_back_reserved(v);
   }
+  // Makes room for one more item (the only step of push_back() that may throw or call out).
+  void reserve_one() {
+    if (size() == cap_) grow();
+  }
+  // Precondition: size() < capacity, e.g. right after reserve_one().
+  void push_back_reserved(T v) noexcept { buf_[tail_++ & (cap_ - 1)] = v; }
   // Precondition: !empty().
   T pop_front() noexcept { return buf_[head_++ & (cap_ - 1)]; }
+  // An empty queue starts again at the front of its buffer. Indices otherwise keep walking
+  // through the whole buffer, so after one big batch every later push would land on a cold
+  // line (or, the first time round, on a page never touched).
+  void rewind_if_empty() noexcept {
+    if (head_ == tail_) head_ = tail_ = 0;
+  }
   // Precondition: i < size(). 0 is the front.
   T operator[](std::size_t i) const noexcept { return buf_[(head_ + i) & (cap_ - 1)]; }
 
