@@ -3,7 +3,6 @@
 
 #include <sys/mman.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -24,27 +23,28 @@ namespace {
 constexpr std::size_t kCacheLine = 64;
 constexpr std::size_t kSlabBlocks = 512;
 
-// Slabs and blocks of exited threads, shared by all threads. Never destroyed: handles may
-// be released during static destruction, and the slabs stay reachable for leak checkers.
+// Slabs and the free runs of exited threads, shared by all threads. Never destroyed:
+// handles may be released during static destruction, and the slabs stay reachable for leak
+// checkers.
 struct SharedBlocks {
   std::mutex mu;
   std::vector<void*> slabs;
-  std::vector<void*> spare[kBlockClasses];
+  std::vector<BlockRun> spare[kBlockClasses];
 };
 SharedBlocks& shared_blocks() {
   static SharedBlocks* shared = new SharedBlocks;
   return *shared;
 }
 
-void push_block(HandlePool& pool, unsigned cls, void* block) {
+void push_run(HandlePool& pool, unsigned cls, BlockRun run) {
   if (pool.count[cls] == pool.capacity[cls]) {
-    std::size_t capacity = pool.capacity[cls] ? pool.capacity[cls] * 2 : 2 * kSlabBlocks;
-    void* grown = std::realloc(pool.blocks[cls], capacity * sizeof(void*));
+    std::size_t capacity = pool.capacity[cls] ? pool.capacity[cls] * 2 : 64;
+    void* grown = std::realloc(pool.runs[cls], capacity * sizeof(BlockRun));
     if (!grown) throw std::bad_alloc();
-    pool.blocks[cls] = static_cast<void**>(grown);
+    pool.runs[cls] = static_cast<BlockRun*>(grown);
     pool.capacity[cls] = capacity;
   }
-  pool.blocks[cls][pool.count[cls]++] = block;
+  pool.runs[cls][pool.count[cls]++] = run;
 }
 
 // Gives this thread's blocks to the spare list when the thread exits.
@@ -56,9 +56,9 @@ struct PoolCleanup {
     SharedBlocks& shared = shared_blocks();
     std::lock_guard lock(shared.mu);
     for (unsigned i = 0; i < kBlockClasses; ++i) {
-      shared.spare[i].insert(shared.spare[i].end(), pool.blocks[i], pool.blocks[i] + pool.count[i]);
-      std::free(pool.blocks[i]);
-      pool.blocks[i] = nullptr;
+      shared.spare[i].insert(shared.spare[i].end(), pool.runs[i], pool.runs[i] + pool.count[i]);
+      std::free(pool.runs[i]);
+      pool.runs[i] = nullptr;
       pool.count[i] = pool.capacity[i] = 0;
     }
   }
@@ -105,7 +105,7 @@ unsigned char* new_slab(unsigned cls) {
   return slab;
 }
 
-// Refills an empty pool from the spare list, or from a new slab.
+// Refills an empty pool with a run from the spare list, or with a new slab.
 void refill(HandlePool& pool, unsigned cls) {
   if (!pool.registered) {
     t_pool_cleanup.armed = true;  // touching it registers its destructor for this thread
@@ -114,17 +114,15 @@ void refill(HandlePool& pool, unsigned cls) {
   SharedBlocks& shared = shared_blocks();
   {
     std::lock_guard lock(shared.mu);
-    std::vector<void*>& spare = shared.spare[cls];
+    std::vector<BlockRun>& spare = shared.spare[cls];
     if (!spare.empty()) {
-      std::size_t take = std::min(spare.size(), kSlabBlocks);
-      for (std::size_t i = 0; i < take; ++i) push_block(pool, cls, spare[spare.size() - 1 - i]);
-      spare.resize(spare.size() - take);
+      push_run(pool, cls, spare.back());
+      spare.pop_back();
       return;
     }
   }
   unsigned char* slab = new_slab(cls);
-  // Pushed in reverse, so blocks are handed out in address order.
-  for (std::size_t i = kSlabBlocks; i-- > 0;) push_block(pool, cls, slab + i * kBlockSizes[cls]);
+  push_run(pool, cls, {slab, slab + kSlabBlocks * kBlockSizes[cls]});
 }
 
 }  // namespace
@@ -137,8 +135,10 @@ void* alloc_handle_block_slow(unsigned cls) {
     SharedBlocks& shared = shared_blocks();
     std::lock_guard lock(shared.mu);
     if (!shared.spare[cls].empty()) {
-      void* b = shared.spare[cls].back();
-      shared.spare[cls].pop_back();
+      BlockRun& run = shared.spare[cls].back();
+      unsigned char* b = run.start;
+      run.start += kBlockSizes[cls];
+      if (run.start == run.end) shared.spare[cls].pop_back();
       return b;
     }
     auto* slab = static_cast<unsigned char*>(::operator new(kBlockSizes[cls], std::align_val_t{kCacheLine}));
@@ -146,7 +146,7 @@ void* alloc_handle_block_slow(unsigned cls) {
     return slab;
   }
   refill(pool, cls);
-  return pool.blocks[cls][--pool.count[cls]];
+  return alloc_handle_block(cls);
 }
 
 void free_handle_block_slow(void* block, unsigned cls) noexcept {
@@ -161,16 +161,18 @@ void free_handle_block_slow(void* block, unsigned cls) noexcept {
         t_pool_cleanup.armed = true;
         pool.registered = true;
       }
-      push_block(pool, cls, block);
+      auto* b = static_cast<unsigned char*>(block);
+      push_run(pool, cls, {b, b + kBlockSizes[cls]});
       return;
     } catch (...) {
-      // Out of memory for the pointer array: fall through to the shared list.
+      // Out of memory for the run array: fall through to the shared list.
     }
   }
   SharedBlocks& shared = shared_blocks();
   std::lock_guard lock(shared.mu);
   try {
-    shared.spare[cls].push_back(block);
+    auto* b = static_cast<unsigned char*>(block);
+    shared.spare[cls].push_back({b, b + kBlockSizes[cls]});
   } catch (...) {
     // Nowhere to keep it: the block stays in its slab, unused.
   }

@@ -47,13 +47,20 @@ constexpr unsigned block_class_for(std::size_t bytes) {
 
 // Per-thread pools of free blocks, one per block class, so scheduling a callback allocates
 // nothing once the pool is warm. Blocks are carved from slabs that live as long as the
-// process. A pool is an array of pointers used as a stack, not a linked list: taking a block
-// never waits for a load from the previous (cold) block. A block may be freed on any thread;
-// it then joins that thread's pool, and a thread that exits hands its blocks to a shared
-// spare list. The struct is trivially destructible, so the fast paths below need no TLS
-// guard. With ASan, blocks come from operator new one by one instead.
+// process. A pool is a stack of runs of adjacent free blocks: taking a block bumps the top
+// run's start, and freeing the block just before or just after the top run grows it. A batch
+// of handles freed in the order they were made (the ready queue's order) becomes a few long
+// runs, so taking and freeing touch one hot run instead of a pointer per block, and a block
+// freed and taken again at once (chained callbacks) is the same warm block. A block may be
+// freed on any thread; it then joins that thread's pool, and a thread that exits hands its
+// runs to a shared spare list. The struct is trivially destructible, so the fast paths below
+// need no TLS guard. With ASan, blocks come from operator new one by one instead.
+struct BlockRun {
+  unsigned char* start;
+  unsigned char* end;  // one past the last free block
+};
 struct HandlePool {
-  void** blocks[kBlockClasses];
+  BlockRun* runs[kBlockClasses];
   std::size_t count[kBlockClasses];
   std::size_t capacity[kBlockClasses];
   bool registered;  // the thread-exit cleanup is armed
@@ -80,10 +87,14 @@ inline void* alloc_handle_block(unsigned cls) {
   if constexpr (kPoolHandles) {
     HandlePool& pool = t_handle_pool;
     if (std::size_t n = pool.count[cls]) {
-      // The handle is written right away: prefetch for writing.
-      if (n > kPrefetchAhead) __builtin_prefetch(pool.blocks[cls][n - 1 - kPrefetchAhead], 1);
-      pool.count[cls] = n - 1;
-      return pool.blocks[cls][n - 1];
+      BlockRun& run = pool.runs[cls][n - 1];
+      unsigned char* block = run.start;
+      run.start = block + kBlockSizes[cls];
+      if (run.start == run.end) pool.count[cls] = n - 1;
+      // The handle is written right away: prefetch for writing. A prefetch past the run's
+      // end is harmless (it never faults).
+      __builtin_prefetch(block + kPrefetchAhead * kBlockSizes[cls], 1);
+      return block;
     }
   }
   return alloc_handle_block_slow(cls);
@@ -92,8 +103,20 @@ inline void* alloc_handle_block(unsigned cls) {
 inline void free_handle_block(void* block, unsigned cls) noexcept {
   if constexpr (kPoolHandles) {
     HandlePool& pool = t_handle_pool;
+    auto* b = static_cast<unsigned char*>(block);
+    if (std::size_t n = pool.count[cls]) {
+      BlockRun& run = pool.runs[cls][n - 1];
+      if (b == run.end) {
+        run.end = b + kBlockSizes[cls];
+        return;
+      }
+      if (b + kBlockSizes[cls] == run.start) {
+        run.start = b;
+        return;
+      }
+    }
     if (pool.count[cls] < pool.capacity[cls]) {
-      pool.blocks[cls][pool.count[cls]++] = block;
+      pool.runs[cls][pool.count[cls]++] = {b, b + kBlockSizes[cls]};
       return;
     }
   }
