@@ -105,7 +105,9 @@ class EventLoop {
   template <class F>
   [[gnu::always_inline]] HandleRef call_soon(F&& callback, Label label = {}, SourceLocation where = SourceLocation::here()) {
     check_closed();
-    if (get_debug()) [[unlikely]] return call_soon_debug(std::forward<F>(callback), std::move(label), where);
+    if (get_debug()) [[unlikely]]
+      return HandleRef::adopt(call_soon_debug<std::decay_t<F>>(std::forward<F>(callback), std::move(label), where.file,
+                                                               where.line, where.function));
     if (inbox_nonempty_.load(std::memory_order_acquire)) drain_inbox();
     ready_.reserve_one();
     HandleRef h = Handle::create(std::forward<F>(callback), std::move(label), false, false);
@@ -356,16 +358,20 @@ class EventLoop {
   [[noreturn]] static void raise_closed();
   void check_thread() const;
   void check_running() const;
-  // call_soon() in debug mode: checks the calling thread and records where the handle was made.
+  // call_soon() in debug mode: checks the calling thread and records where the handle was
+  // made; returns the caller's reference. Everything comes by value, in registers: had
+  // call_soon() to pass the addresses of its callable and location, it would have to store
+  // them to memory on every call, debug or not.
   template <class F>
-  [[gnu::noinline]] HandleRef call_soon_debug(F&& callback, Label label, SourceLocation where) {
+  [[gnu::noinline]] Handle* call_soon_debug(F callback, Label label, const char* file, std::uint_least32_t line,
+                                            const char* function) {
     check_thread();
     if (inbox_nonempty_.load(std::memory_order_acquire)) drain_inbox();
-    HandleRef h = Handle::create(std::forward<F>(callback), std::move(label), false, true);
-    detail::record_handle_origin(h.get(), where);
+    HandleRef h = Handle::create(std::move(callback), std::move(label), false, true);
+    detail::record_handle_origin(h.get(), SourceLocation{file, line, function});
     h->add_ref();
     ready_.push_back(h.get());
-    return h;
+    return h.detach();
   }
   void post_threadsafe(const HandleRef& handle);
   void drain_inbox();
