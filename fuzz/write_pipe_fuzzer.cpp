@@ -76,7 +76,14 @@ std::string describe(std::exception_ptr exc) {
   return "raised " + loopcheck::format_exception_only(exc);
 }
 
-void run(const std::vector<Step>& program) {
+// What a program did, for LOOPCHECK_FUZZ_SHOW: bytes through and the protocol's events.
+std::string summary(const WritePipeSut& sut) {
+  std::string events;
+  for (const std::string& e : sut.proto->events) events += (events.empty() ? "" : " ") + e;
+  return "(" + std::to_string(sut.expected.size()) + " bytes through; " + events + ")\n";
+}
+
+void run(const std::vector<Step>& program, bool show) {
   WritePipeSut sut;
   for (std::size_t i = 0; i < program.size(); ++i) {
     const std::string where = "step " + std::to_string(i + 1) + " `" + loopcheck::fuzz::show_step(program[i]) + "`";
@@ -95,6 +102,7 @@ void run(const std::vector<Step>& program) {
     err = describe(std::current_exception());
   }
   if (!err.empty()) fail(program, "at the end", err);
+  if (show) std::fprintf(stderr, "%s", summary(sut).c_str());
 }
 
 }  // namespace
@@ -105,7 +113,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::vector<Step> program = loopcheck::fuzz::decode_program(input, kMaxSteps);
   if (show) std::fprintf(stderr, "program (%zu steps):\n%s", program.size(), show_program(program).c_str());
   const std::size_t fds_before = loopcheck::sut::open_fds();
-  run(program);
+  run(program, show);
   const std::size_t fds_after = loopcheck::sut::open_fds();
   if (fds_after != fds_before)
     fail(program, "after the program", std::to_string(fds_before) + " fds open before, " + std::to_string(fds_after) + " after");
