@@ -11,6 +11,21 @@
 
 using namespace loopcheck;
 
+namespace {
+SourceLocation called_from(SourceLocation where = SourceLocation::here()) { return where; }
+}  // namespace
+
+// As a default argument, here() is the caller's site, with std::source_location (g++) and
+// without it (clang 14 on libstdc++ 12 has none; the fuzz preset builds with it).
+TEST(SourceLocation, HereIsTheCallersFileLineAndFunction) {
+  unsigned line = __LINE__ + 1;
+  SourceLocation where = called_from();
+  EXPECT_STREQ(where.file, __FILE__);
+  EXPECT_EQ(where.line, line);
+  ASSERT_NE(where.function, nullptr);
+  EXPECT_NE(std::string(where.function).find("TestBody"), std::string::npos) << where.function;
+}
+
 TEST(SourceLocation, DebugHandleReprNamesTheCallSite) {
   EventLoop loop;
   loop.set_debug(true);

@@ -18,10 +18,19 @@ struct SourceLocation {
   std::uint_least32_t line = 0;
   const char* function = nullptr;  // static storage; null when unknown
 
-  // The caller's location when used as a default argument.
+  // The caller's location when used as a default argument. clang 14 has no
+  // __builtin_source_location, so libstdc++'s <source_location> is empty there (no
+  // __cpp_lib_source_location); the builtins it is made of give the same file and line.
+#if defined(__cpp_lib_source_location)
   static constexpr SourceLocation here(std::source_location l = std::source_location::current()) noexcept {
     return {l.file_name(), l.line(), l.function_name()};
   }
+#else
+  static constexpr SourceLocation here(const char* file = __builtin_FILE(), std::uint_least32_t line = __builtin_LINE(),
+                                       const char* function = __builtin_FUNCTION()) noexcept {
+    return {file, line, function};
+  }
+#endif
   explicit operator bool() const noexcept { return file != nullptr; }
   // `prog.py:7`, as in `created at prog.py:7`.
   std::string str() const { return std::string(file ? file : "?") + ":" + std::to_string(line); }
