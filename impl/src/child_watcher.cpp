@@ -45,7 +45,13 @@ void BaseChildWatcher::attach_loop(EventLoop* loop) {
   loop_.reset();
   if (!loop) return;
   loop_ = detail::WatchedLoop::watch(*loop);
-  loop->add_signal_handler(SIGCHLD, [this] { sig_chld(); }, Label("BaseChildWatcher._sig_chld()"));
+  std::weak_ptr<BaseChildWatcher*> self = self_;
+  loop->add_signal_handler(
+      SIGCHLD,
+      [self] {
+        if (auto watcher = self.lock()) (*watcher)->sig_chld();
+      },
+      Label("BaseChildWatcher._sig_chld()"));
   sigchld_handle_ = loop->signal_handler(SIGCHLD);
   // A child may have exited while no loop was attached.
   do_waitpid_all();
@@ -57,6 +63,8 @@ void BaseChildWatcher::sig_chld() {
   } catch (...) {
     auto error = std::current_exception();
     if (is_system_exit_or_keyboard_interrupt(error)) throw;
+    // A handle queued before close() runs detached: CPython's self._loop is None there.
+    if (!loop_) throw AttributeError("'NoneType' object has no attribute 'call_exception_handler'");
     ExceptionContext context;
     context.message = "Unknown exception in SIGCHLD handler";
     context.exception = error;

@@ -460,6 +460,49 @@ TEST_F(ChildWatcherTest, SafeDetachedWatcherCannotAskTheLoopForDebug) {
             "AttributeError: 'NoneType' object has no attribute 'get_debug'");
 }
 
+// A SIGCHLD the loop dispatched before close() leaves the watcher's handle in the ready
+// queue; it runs after close(), as in CPython. A watcher destroyed meanwhile must not be
+// reached through it (found by child_watcher_property: a use after free).
+TEST_F(ChildWatcherTest, SafeDestroyedWithItsSigchldHandleQueuedIsNotReached) {
+  std::vector<std::string> contexts;
+  loop.set_exception_handler([&](EventLoop&, const ExceptionContext& c) { contexts.push_back(c.message.value_or("")); });
+  auto w = std::make_unique<SafeChildWatcher>();
+  w->attach_loop(&loop);
+  pid_t pid = children.exiting(3);
+  ASSERT_TRUE(await_exit(pid));
+  run_in(loop, [] {});  // the self-pipe reader queues the SIGCHLD handle for the next pass
+  w->close();
+  w.reset();
+  run_in(loop, [] {});  // the queued handle runs
+  EXPECT_TRUE(contexts.empty());
+  EXPECT_EQ(reap(pid), 3);  // left alone
+}
+
+// CPython 3.12/3.13: the handle queued before close() runs Fast's _do_waitpid_all detached;
+// inside `with watcher:` the exit goes to the zombie table, then self._loop.get_debug() and
+// the handler's self._loop.call_exception_handler fail on None, so the loop reports the
+// AttributeError for the callback, and the block's end warns about the exit.
+TEST_F(ChildWatcherTest, FastClosedInsideTheBlockRunsAQueuedSigchldHandleAsCPythonDoes) {
+  std::vector<std::string> contexts;
+  loop.set_exception_handler([&](EventLoop&, const ExceptionContext& c) {
+    contexts.push_back(c.message.value_or("") + " | " + format_exception_only(c.exception));
+  });
+  FastChildWatcher w;
+  w.attach_loop(&loop);
+  w.enter();
+  pid_t pid = children.exiting(3);
+  ASSERT_TRUE(await_exit(pid));
+  run_in(loop, [] {});  // queues the SIGCHLD handle
+  w.close();
+  run_in(loop, [] {});
+  EXPECT_EQ(contexts, std::vector<std::string>{"Exception in callback BaseChildWatcher._sig_chld() | AttributeError: "
+                                               "'NoneType' object has no attribute 'call_exception_handler'"});
+  w.exit();
+  EXPECT_EQ(warning_texts(log), std::vector<std::string>{"Caught subprocesses termination from unknown pids: {" +
+                                                         std::to_string(pid) + ": 3}"});
+  EXPECT_EQ(reap(pid), -1000 - ECHILD);
+}
+
 // Injected failures of waitpid (CPython's tests mock os.waitpid the same way).
 struct WaitpidFailures : RealSyscalls {
   std::atomic<int> eintr{0};

@@ -75,6 +75,12 @@ class BaseChildWatcher : public AbstractChildWatcher {
   std::map<pid_t, Registration> callbacks_;
   std::shared_ptr<detail::WatchedLoop> loop_;
   HandleRef sigchld_handle_;  // the handle this watcher gave the loop
+
+ private:
+  // What the SIGCHLD handle reaches the watcher through: a signal already dispatched sits
+  // in the ready queue after close() and may run after the watcher is gone (CPython's bound
+  // method would keep the watcher alive; a gone one can do nothing).
+  std::shared_ptr<BaseChildWatcher*> self_ = std::make_shared<BaseChildWatcher*>(this);
 };
 
 // Polls each registered child with waitpid(pid, WNOHANG) on SIGCHLD: other children are
