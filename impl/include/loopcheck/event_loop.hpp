@@ -55,6 +55,7 @@ class FileObject;
 
 // Unix sockets (unix_server.hpp, selector_socket_transport.hpp).
 class BaseProtocol;
+class BaseTransport;
 class Server;
 class SelectorSocketTransport;
 struct UnixServerOptions;
@@ -306,6 +307,11 @@ class EventLoop {
   // loop.sock_sendfile(sock, file, offset, count, fallback=): the number of bytes sent.
   Future<std::size_t> sock_sendfile(const Socket& sock, std::shared_ptr<FileObject> file, std::int64_t offset = 0,
                                     std::optional<std::int64_t> count = std::nullopt, bool fallback = true);
+  // loop.sendfile(transport, file, offset, count, fallback=): the number of bytes sent
+  // (src/loop_sendfile.cpp; see loop_sendfile.hpp).
+  Future<std::size_t> sendfile(std::shared_ptr<BaseTransport> transport, std::shared_ptr<FileObject> file,
+                               std::int64_t offset = 0, std::optional<std::int64_t> count = std::nullopt,
+                               bool fallback = true);
 
   // ---- seams for the rest of the Unix loop --------------------------------------------------
 

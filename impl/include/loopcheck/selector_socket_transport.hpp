@@ -73,6 +73,8 @@ class SelectorSocketTransport final : public ReadTransport,
   // AF_UNIX addresses; empty std::any where CPython has None).
   std::any get_extra_info(std::string_view name) const override;
   bool is_closing() const override { return closing_; }
+  // loop.sendfile tries sendfile(2) on the socket first.
+  SendfileMode sendfile_compatible() const override { return SendfileMode::TryNative; }
   void close() override;
   void set_protocol(std::shared_ptr<BaseProtocol> protocol) override;
   std::shared_ptr<BaseProtocol> get_protocol() const override { return protocol_; }

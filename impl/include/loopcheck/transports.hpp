@@ -20,9 +20,15 @@
 
 namespace loopcheck {
 
+// constants._SendfileMode: what loop.sendfile may do with a transport (its
+// _sendfile_compatible attribute).
+enum class SendfileMode { Unsupported, TryNative, Fallback };
+
 class BaseTransport {
  public:
   virtual ~BaseTransport() = default;
+  // _sendfile_compatible; CPython's getattr default is UNSUPPORTED.
+  virtual SendfileMode sendfile_compatible() const { return SendfileMode::Unsupported; }
   // get_extra_info(name): an empty std::any where CPython returns the default (None).
   // Values by name: "pipe" and "socket" hold the fd (int); "sockname"/"peername" a
   // std::string address.
