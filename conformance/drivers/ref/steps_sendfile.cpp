@@ -7,6 +7,7 @@
 #include "data.hpp"
 #include "loopcheck/errors.hpp"
 #include "loopcheck/file_object.hpp"
+#include "loopcheck/loop_sendfile.hpp"
 #include "loopcheck/sock_methods.hpp"
 #include "loopcheck/sock_sendfile.hpp"
 #include "runner.hpp"
@@ -19,7 +20,7 @@ std::optional<std::int64_t> int_kw(const Step& s, const char* key) {
   if (!s.has_kw(key)) return std::nullopt;
   const auto& v = s.kw[key];
   if (!v.is_number_integer())
-    throw Unsupported(std::string("sock_sendfile takes ") + key + " as a C++ integer; " + value_repr(v) +
+    throw Unsupported(s.op + " takes " + key + " as a C++ integer; " + value_repr(v) +
                       " cannot be passed, so Python's TypeError for a non-int " + key + " has no counterpart");
   return v.get<std::int64_t>();
 }
@@ -119,10 +120,16 @@ bool Runner::cancel_task(const std::string& name) {
   return true;
 }
 
-// loop.sendfile(transport, file, ...) needs the socket and pipe transports' sendfile modes.
-void Runner::sendfile(const Step&) {
-  throw Unsupported("loop.sendfile on a transport is not implemented by the reference loop yet "
-                    "(only loop.sock_sendfile is)");
+// sendfile T FILE [offset=N] [count=N] [fallback=false] [task=NAME]: loop.sendfile(transport, ...)
+void Runner::sendfile(const Step& s) {
+  std::string name = s.name(0, "a transport name");
+  auto it = transports_.find(name);
+  if (it == transports_.end()) throw StepError("line " + std::to_string(s.line) + ": sendfile needs a transport");
+  auto file = file_named(s.name(1, "a file name"));
+  auto offset = int_kw(s, "offset");
+  auto count = int_kw(s, "count");
+  auto fut = loop_.sendfile(it->second, file, offset.value_or(0), count, s.kw.value("fallback", true));
+  await_size(s, fut);
 }
 
 }  // namespace loopcheck::ref
