@@ -1,9 +1,13 @@
 # Sourced by the scripts in scripts/: installs the Debian packages loopcheck needs.
 # Each package is checked first, so a machine that has them all pays ~0.1 s and no apt call.
 
+# g++ brings the gcc sanitizer runtimes (libasan8, libubsan1, libtsan2) for the asan and tsan
+# presets; clang-14 plus libclang-rt-14-dev (libFuzzer and clang's sanitizer runtimes) build
+# the fuzz preset; llvm-14 has llvm-cov/llvm-profdata, and llvm puts llvm-symbolizer on PATH,
+# which the sanitizers look for to print file:line in their reports.
 LOOPCHECK_PACKAGES=(
   cmake ninja-build g++ pkg-config
-  clang-14 libclang-rt-14-dev llvm-14
+  clang-14 libclang-rt-14-dev llvm-14 llvm
   libgtest-dev libgmock-dev librapidcheck-dev nlohmann-json3-dev libbenchmark-dev libuv1-dev
   python3 python3-uvloop
   lcov gcovr zip
