@@ -144,14 +144,6 @@ METHODS = {
     "popen": "P.popen                    (get_extra_info('subprocess'))",
     "fd_kind": "T.fd_kind                  (fifo, socket or other: what the pipe transport's fd is)",
     "write_and_drain": "P.write_and_drain N|\"TEXT\"   (Process: stdin.write, then await stdin.drain())",
-    # a Process's streams: P.stdout / P.stderr (StreamReader), P.stdin (StreamWriter)
-    "readline": "P.stdout.readline",
-    "readuntil": "P.stdout.readuntil \"SEP\" [\"SEP\" ...]   (several: a tuple, 3.13)",
-    "readexactly": "P.stdout.readexactly N",
-    "read": "P.stdout.read [N]           (default -1: to EOF)",
-    "lines": "P.stdout.lines              (async for: every line)",
-    "at_eof": "P.stdout.at_eof",
-    "drain": "P.stdin.drain",
     # child watcher (the object is named `watcher`)
     "add_child_handler": "watcher.add_child_handler C CB|NUMBER",
     "remove_child_handler": "watcher.remove_child_handler C",
@@ -163,7 +155,7 @@ METHODS = {
     "do_waitpid_all": "watcher.do_waitpid_all",
     # servers
     "is_serving": "S.is_serving",
-    "wait_closed": "S.wait_closed|P.stdin.wait_closed",
+    "wait_closed": "S.wait_closed",
     "start_serving": "S.start_serving",
     "sockname": "S.sockname",
     "connect": "S.connect PATH              (a plain connect of a socket made by `socket`)",

@@ -1,11 +1,8 @@
-// asyncio.streams.StreamReader (3.13): the buffer, feeding, waiting, and the byte-count
-// reads (read, readexactly). The separator reads are in stream_reader_lines.cpp.
+// asyncio.streams.StreamReader (3.13), the parts a subprocess's stdout/stderr use.
 #include <algorithm>
 
 #include "loopcheck/errors.hpp"
-#include "loopcheck/stream_errors.hpp"
 #include "loopcheck/streams.hpp"
-#include "stream_coroutine.hpp"
 
 namespace loopcheck {
 
@@ -45,12 +42,7 @@ void StreamReader::feed_data(std::span<const std::byte> data) {
   buffer_.append(reinterpret_cast<const char*>(data.data()), data.size());
   wakeup_waiter();
   if (transport_ && !paused_ && buffer_.size() > 2 * limit_) {
-    try {
-      transport_->pause_reading();
-    } catch (const NotImplementedError&) {
-      transport_ = nullptr;  // it cannot pause: buffer everything and stop trying
-      return;
-    }
+    transport_->pause_reading();
     paused_ = true;
   }
 }
@@ -100,50 +92,6 @@ void StreamReader::read_loop(std::shared_ptr<std::string> out, Future<std::strin
   } catch (...) {
     result.set_exception(std::current_exception());
   }
-}
-
-std::string StreamReader::take(std::size_t n) {
-  std::string data = buffer_.substr(0, n);
-  buffer_.erase(0, n);
-  maybe_resume_transport();
-  return data;
-}
-
-Future<std::string> StreamReader::read(long n) {
-  if (n < 0) return read_all();  // which raises a set exception first, as read() does
-  auto co = std::make_shared<Coroutine<std::string>>();
-  co->name = "read";
-  // It waits at most once: woken by feed_eof (or by another reader), it returns what is there.
-  co->step = [this, n, waited = false]() mutable -> std::optional<std::string> {
-    if (!waited) {
-      if (exception_) std::rethrow_exception(exception_);
-      if (n == 0) return std::string();
-      if (buffer_.empty() && !eof_) {
-        waited = true;
-        return std::nullopt;
-      }
-    }
-    return take(static_cast<std::size_t>(n));
-  };
-  return start(co);
-}
-
-Future<std::string> StreamReader::readexactly(long n) {
-  auto co = std::make_shared<Coroutine<std::string>>();
-  co->name = "readexactly";
-  co->step = [this, n, checked = false]() mutable -> std::optional<std::string> {
-    if (!checked) {  // the checks before the loop
-      checked = true;
-      if (n < 0) throw ValueError("readexactly size can not be less than zero");
-      if (exception_) std::rethrow_exception(exception_);
-      if (n == 0) return std::string();
-    }
-    auto want = static_cast<std::size_t>(n);
-    if (buffer_.size() >= want) return take(want);
-    if (eof_) throw IncompleteReadError(std::exchange(buffer_, {}), n);
-    return std::nullopt;
-  };
-  return start(co);
 }
 
 }  // namespace loopcheck

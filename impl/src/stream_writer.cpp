@@ -52,8 +52,6 @@ Future<void> StreamFlowControl::drain_helper() {
   return result;
 }
 
-Future<void> StreamFlowControl::get_close_waiter(const StreamWriter&) { throw NotImplementedError(); }
-
 StreamWriter::~StreamWriter() {
   try {
     if (transport_->is_closing()) return;
@@ -81,25 +79,6 @@ Future<void> StreamWriter::drain() {
     loop_.call_soon(std::move(helper), "Task.task_wakeup()");
   else
     helper();
-  return result;
-}
-
-// await self._protocol._get_close_waiter(self): no suspension when it is already done.
-Future<void> StreamWriter::wait_closed() {
-  Future<void> result = loop_.create_future<void>();
-  try {
-    auto p = protocol_.lock();
-    if (!p) throw AttributeError("'NoneType' object has no attribute '_get_close_waiter'");
-    Future<void> waiter = p->get_close_waiter(*this);
-    if (waiter.done()) {
-      chain_future(waiter, result);
-    } else {
-      waiter.add_done_callback([result](const Future<void>& w) mutable { chain_future(w, result); },
-                               "Task.task_wakeup()");
-    }
-  } catch (...) {
-    result.set_exception(std::current_exception());
-  }
   return result;
 }
 

@@ -1,7 +1,6 @@
 // asyncio.subprocess.SubprocessStreamProtocol (3.13).
 #include <algorithm>
 
-#include "loopcheck/errors.hpp"
 #include "loopcheck/subprocess_streams.hpp"
 
 namespace loopcheck {
@@ -33,9 +32,6 @@ void SubprocessStreamProtocol::pipe_connection_lost(int fd, std::exception_ptr e
   if (fd == 0) {
     if (stdin_) stdin_->close();
     connection_lost(exc);
-    if (!exc) return stdin_closed_.set_result();
-    stdin_closed_.set_exception(exc);
-    stdin_closed_.exception();  // _log_traceback = False: awaiting wait_closed() is optional
     return;
   }
   StreamReader* reader = fd == 1 ? stdout_.get() : fd == 2 ? stderr_.get() : nullptr;
@@ -47,11 +43,6 @@ void SubprocessStreamProtocol::pipe_connection_lost(int fd, std::exception_ptr e
   }
   std::erase(pipe_fds_, fd);
   maybe_close_transport();
-}
-
-Future<void> SubprocessStreamProtocol::get_close_waiter(const StreamWriter& stream) {
-  if (&stream == stdin_.get()) return stdin_closed_;
-  throw TypeError("object NoneType can't be used in 'await' expression");
 }
 
 void SubprocessStreamProtocol::process_exited() {

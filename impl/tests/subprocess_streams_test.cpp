@@ -70,52 +70,6 @@ TEST_F(ProcessTest, DrainAfterTheChildExitedRaisesConnectionResetError) {
   }
 }
 
-TEST_F(ProcessTest, WaitClosedCompletesOnceStdinIsClosed) {
-  auto p = spawn({"/bin/cat"}, Stdio::pipe(), Stdio::inherit());
-  EXPECT_TRUE(p->stdin_->can_write_eof());
-  EXPECT_FALSE(p->stdin_->is_closing());
-  auto closed = p->stdin_->wait_closed();
-  EXPECT_FALSE(closed.done());
-  p->stdin_->close();
-  EXPECT_TRUE(p->stdin_->is_closing());
-  await_result(loop, closed);  // no exception
-  EXPECT_TRUE(p->stdin_->wait_closed().done());  // already closed: no suspension
-  EXPECT_EQ(await_result(loop, p->wait()), 0);
-}
-
-TEST_F(ProcessTest, WaitClosedRaisesTheErrorThatLostStdin) {
-  auto p = spawn({"/bin/sleep", "100"}, Stdio::pipe(), Stdio::inherit());
-  p->stdin_->write(bytes_of(std::string(1000000, 'x')));  // more than the pipe holds
-  p->kill();  // the reader goes while data is buffered: BrokenPipeError()
-  auto closed = p->stdin_->wait_closed();
-  ASSERT_TRUE(test::run_running_until(loop, [&] { return closed.done(); }));
-  EXPECT_THROW(closed.result(), BrokenPipeError);
-  EXPECT_EQ(await_result(loop, p->wait()), -9);
-}
-
-TEST_F(ProcessTest, WriteEofLetsTheChildSeeEndOfInput) {
-  auto p = spawn({"/bin/cat"}, Stdio::pipe(), Stdio::pipe());
-  p->stdin_->write(bytes_of("one\ntwo"));
-  p->stdin_->write_eof();
-  EXPECT_TRUE(p->stdin_->is_closing());
-  EXPECT_EQ(await_result(loop, p->stdout_->readline()), "one\n");
-  EXPECT_EQ(await_result(loop, p->stdout_->readline()), "two");
-  EXPECT_EQ(await_result(loop, p->stdout_->readline()), "");
-  EXPECT_EQ(await_result(loop, p->wait()), 0);
-}
-
-TEST_F(ProcessTest, DrainAfterCloseStillSucceedsBeforeTheLossIsReported) {
-  auto p = spawn({"/bin/cat"}, Stdio::pipe(), Stdio::inherit());
-  p->stdin_->close();
-  await_result(loop, p->stdin_->drain());  // one pass (sleep(0)) is too early for the loss
-  auto closed = p->stdin_->wait_closed();
-  await_result(loop, closed);
-  auto late = p->stdin_->drain();
-  ASSERT_TRUE(test::run_running_until(loop, [&] { return late.done(); }));
-  EXPECT_EQ(test::raised([&] { late.result(); }), "ConnectionResetError: Connection lost");
-  EXPECT_EQ(await_result(loop, p->wait()), 0);
-}
-
 TEST_F(ProcessTest, InheritedStreamsLeaveNoStreamObjects) {
   auto p = spawn({"/bin/sh", "-c", "exit 3"}, Stdio::inherit(), Stdio::inherit());
   EXPECT_FALSE(p->stdin_ || p->stdout_ || p->stderr_);

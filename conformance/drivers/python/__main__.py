@@ -18,7 +18,7 @@ from channel import Channel, PROTOCOL_VERSION  # noqa: E402
 from recorder import Recorder  # noqa: E402
 from runner import Runner  # noqa: E402
 from world import Abort, StepError, Unsupported, World  # noqa: E402
-import steps_loop, steps_signals, steps_fds, steps_transports, steps_process, steps_sockets, steps_faults, steps_shutdown, steps_streams  # noqa: E402,F401
+import steps_loop, steps_signals, steps_fds, steps_transports, steps_process, steps_sockets, steps_faults, steps_shutdown  # noqa: E402,F401
 
 
 def make_loop(spec):

@@ -134,9 +134,6 @@ def create_subprocess_exec(r, s):
     def bound(proc):
         r.world.bind_pid(name, proc.pid)
         r.world.objects[name] = proc
-        for stream in ("stdin", "stdout", "stderr"):   # P.stdout.readline ... (steps_streams.py)
-            if getattr(proc, stream) is not None:
-                r.world.objects["%s.%s" % (name, stream)] = getattr(proc, stream)
     _run_async(r, s, lambda: asyncio.create_subprocess_exec(*argv, **kw), bound)
 
 

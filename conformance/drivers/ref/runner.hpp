@@ -263,14 +263,6 @@ class Runner {
   bool subprocess_method(const Step& s, const std::string& object, const std::string& method);
   void create_subprocess_exec(const Step& s);
   bool process_method(const Step& s, const std::string& object, const std::string& method);
-  // a Process's stream objects (steps_streams.cpp)
-  bool stream_method(const Step& s, const std::string& object, const std::string& method);
-  void reader_method(const Step& s, StreamReader& r, const std::string& method);
-  void writer_method(const Step& s, StreamWriter& w, const std::string& method);
-  template <class T, class Render>
-  void await_read(const Step& s, Future<T> read, Render render);
-  void note_read_error(const std::string& op, const std::exception_ptr& e);
-  Future<nlohmann::json> lines_of(StreamReader& r);
   template <class T, class Bound>
   void await_async(const Step& s, Future<T> future, std::function<bool()> cancel, Bound bound);
 

@@ -52,7 +52,6 @@ void Runner::method_call(const Step& s) {
   if (socket_method(s, object, method)) return;  // steps_sockets.cpp
   if (file_method(s, object, method)) return;  // steps_sendfile.cpp
   if (subprocess_method(s, object, method)) return;  // steps_subprocess.cpp
-  if (stream_method(s, object, method)) return;      // steps_streams.cpp
   if (process_method(s, object, method)) return;     // steps_subprocess.cpp
   if (transport_method(s, object, method)) return;  // steps_read_pipe.cpp
   auto loop = other_loops_.find(object);

@@ -7,7 +7,7 @@
 //
 //   PyException  (Python's BaseException)
 //   ├── Exception
-//   │   ├── ValueError, TypeError, AttributeError, KeyError, InvalidStateError, EOFError
+//   │   ├── ValueError, TypeError, AttributeError, KeyError, InvalidStateError
 //   │   ├── RuntimeError └── NotImplementedError
 //   │   └── OSError
 //   │       ├── BlockingIOError, ChildProcessError, FileExistsError, FileNotFoundError,
@@ -87,8 +87,6 @@ LOOPCHECK_PY_EXCEPTION(TypeError, Exception)
 LOOPCHECK_PY_EXCEPTION(AttributeError, Exception)
 LOOPCHECK_PY_EXCEPTION(LookupError, Exception)
 LOOPCHECK_PY_EXCEPTION(RuntimeError, Exception)
-// Base of asyncio.IncompleteReadError (stream_errors.hpp).
-LOOPCHECK_PY_EXCEPTION(EOFError, Exception)
 LOOPCHECK_PY_EXCEPTION(NotImplementedError, RuntimeError)
 // asyncio.InvalidStateError (asyncio.exceptions), a plain Exception subclass.
 LOOPCHECK_PY_EXCEPTION(InvalidStateError, Exception)

@@ -1,6 +1,6 @@
-// asyncio.streams as a subprocess's pipes use it: FlowControlMixin (here StreamFlowControl,
-// to tell it from the transport-side FlowControlMixin), StreamReader and StreamWriter, with
-// CPython 3.13's behaviour and messages (the errors are in stream_errors.hpp).
+// The parts of asyncio.streams that asyncio.subprocess needs: FlowControlMixin (here
+// StreamFlowControl, to tell it from the transport-side FlowControlMixin), StreamReader and
+// StreamWriter, with CPython 3.13's behaviour and messages.
 //
 // Coroutines are futures: read() and drain() return a Future that completes where the
 // awaiting coroutine would resume (a read whose data is already buffered completes at once,
@@ -9,12 +9,9 @@
 
 #include <deque>
 #include <exception>
-#include <functional>
 #include <memory>
-#include <optional>
 #include <span>
 #include <string>
-#include <vector>
 
 #include "loopcheck/event_loop.hpp"
 #include "loopcheck/future.hpp"
@@ -39,9 +36,6 @@ class StreamFlowControl {
   // _drain_helper(): ConnectionResetError('Connection lost') once the connection is lost;
   // done at once unless paused; else done at resume_writing or connection_lost.
   Future<void> drain_helper();
-  // _get_close_waiter(stream): the future StreamWriter.wait_closed() awaits
-  // (NotImplementedError here, as FlowControlMixin's).
-  virtual Future<void> get_close_waiter(const class StreamWriter& stream);
 
  private:
   EventLoop& flow_loop_;
@@ -50,64 +44,25 @@ class StreamFlowControl {
   std::deque<Future<void>> drain_waiters_;
 };
 
-// The read coroutines return a Future that fails (never throws) with what the coroutine
-// raises, and is done at once when no wait was needed.
 class StreamReader {
  public:
   // ValueError('Limit cannot be <= 0').
   StreamReader(EventLoop& loop, long limit = static_cast<long>(kStreamDefaultLimit));
 
   std::exception_ptr exception() const { return exception_; }
-  // Wakes a waiting read with `exc`; every later read raises it.
   void set_exception(std::exception_ptr exc);
   // AssertionError('Transport already set') the second time.
   void set_transport(std::shared_ptr<ReadTransport> transport);
   void feed_eof();
   bool at_eof() const { return eof_ && buffer_.empty(); }
-  // AssertionError('feed_data after feed_eof'); pauses the transport above 2 * limit (and
-  // forgets a transport whose pause_reading raises NotImplementedError).
+  // AssertionError('feed_data after feed_eof'); pauses the transport above 2 * limit.
   void feed_data(std::span<const std::byte> data);
   // read(-1): every byte until EOF, read in blocks of `limit` as CPython does (each block
   // resumes a paused transport once the buffer is back under the limit).
   Future<std::string> read_all();
-  // read(n): b'' for 0, read_all() for n < 0, else up to n bytes once any are buffered
-  // (b'' at EOF).
-  Future<std::string> read(long n = -1);
-  // readexactly(n): ValueError for n < 0; IncompleteReadError(partial, n) at an early EOF.
-  Future<std::string> readexactly(long n);
-  // readuntil(separator): the chunk up to and including the separator. ValueError for an
-  // empty separator; LimitOverrunError (data kept) when the chunk before it exceeds the
-  // limit; IncompleteReadError(partial, None) at EOF (buffer cleared).
-  Future<std::string> readuntil(std::string separator = "\n");
-  // readuntil((sep, ...)) (3.13): the shortest chunk that ends with any of the separators.
-  Future<std::string> readuntil(std::vector<std::string> separators);
-  // readline(): readuntil(b'\n'), the partial line at EOF, and ValueError (the line or the
-  // whole buffer dropped) where readuntil overruns the limit.
-  Future<std::string> readline();
-  // __anext__(): the next line; nullopt where `async for` stops (StopAsyncIteration).
-  Future<std::optional<std::string>> anext();
   std::size_t limit() const noexcept { return limit_; }
 
  private:
-  template <class T>
-  struct Coroutine;
-  // Runs `co`'s step now and after every wake-up of _wait_for_data until it returns a
-  // value; what the step or the waiter raises goes through co's recover (except clauses).
-  template <class T>
-  Future<T> start(std::shared_ptr<Coroutine<T>> co);
-  template <class T>
-  void resume(std::shared_ptr<Coroutine<T>> co);
-  template <class T>
-  void fail(const std::shared_ptr<Coroutine<T>>& co, std::exception_ptr error);
-  // readline() and anext(): readuntil(b'\n') with readline's except clauses, then `finish`.
-  template <class T>
-  Future<T> line(std::function<T(std::string)> finish);
-  // One pass of readuntil's loop: the chunk, or nullopt to wait for data.
-  std::optional<std::string> scan_until(const std::vector<std::string>& separators, std::size_t& offset);
-  // readline's `except LimitOverrunError` / `except IncompleteReadError`.
-  std::string recover_line(std::exception_ptr error);
-  // Removes and returns the first n buffered bytes, resuming a paused transport.
-  std::string take(std::size_t n);
   void read_loop(std::shared_ptr<std::string> out, Future<std::string> result);
   // _wait_for_data: resumes a paused transport, then waits for feed_data/feed_eof.
   Future<void> wait_for_data(const char* func_name);
@@ -135,14 +90,9 @@ class StreamWriter {
   StreamWriter& operator=(const StreamWriter&) = delete;
 
   void write(std::span<const std::byte> data) { transport_->write(data); }
-  void writelines(const std::vector<std::span<const std::byte>>& list) { transport_->writelines(list); }
   void write_eof() { transport_->write_eof(); }
-  bool can_write_eof() const { return transport_->can_write_eof(); }
   void close() { transport_->close(); }
   bool is_closing() const { return transport_->is_closing(); }
-  // wait_closed(): done when the protocol's close waiter is (for a subprocess's stdin: when
-  // the pipe is lost, failing with its exception).
-  Future<void> wait_closed();
   const std::shared_ptr<WriteTransport>& transport() const noexcept { return transport_; }
   // drain(): one pass first when the transport is closing (sleep(0), so connection_lost can
   // run), then the protocol's drain_helper().

@@ -13,8 +13,8 @@
 // - create_subprocess_*: the loop method with stdin/stdout/stderr inherited by default,
 //   then a Process.
 //
-// - The protocol's close waiter (_stdin_closed) is what stdin.wait_closed() awaits: done
-//   when the stdin pipe is lost, with its exception (never reported as unretrieved).
+// Not mirrored: StreamWriter.wait_closed() (the protocol's _stdin_closed future) and the
+// readline/readexactly family of StreamReader.
 #pragma once
 
 #include <memory>
@@ -32,8 +32,7 @@ class SubprocessStreamProtocol final : public SubprocessProtocol,
                                        public StreamFlowControl,
                                        public std::enable_shared_from_this<SubprocessStreamProtocol> {
  public:
-  SubprocessStreamProtocol(EventLoop& loop, long limit)
-      : StreamFlowControl(loop), loop_(loop), limit_(limit), stdin_closed_(loop.create_future<void>()) {}
+  SubprocessStreamProtocol(EventLoop& loop, long limit) : StreamFlowControl(loop), loop_(loop), limit_(limit) {}
 
   void connection_made(BaseTransport& transport) override;
   void pipe_data_received(int fd, std::span<const std::byte> data) override;
@@ -42,8 +41,6 @@ class SubprocessStreamProtocol final : public SubprocessProtocol,
   void connection_lost(std::exception_ptr exc) override { flow_connection_lost(exc); }
   void pause_writing() override { flow_pause_writing(); }
   void resume_writing() override { flow_resume_writing(); }
-  // _stdin_closed for stdin; `await None` (TypeError) for any other stream.
-  Future<void> get_close_waiter(const StreamWriter& stream) override;
 
   std::shared_ptr<StreamWriter> stdin_;
   std::shared_ptr<StreamReader> stdout_;
@@ -57,7 +54,6 @@ class SubprocessStreamProtocol final : public SubprocessProtocol,
   std::shared_ptr<SubprocessTransport> transport_;
   bool process_exited_ = false;
   std::vector<int> pipe_fds_;
-  Future<void> stdin_closed_;
 };
 
 // Made with std::make_shared (create_subprocess_* do): pending communicate() steps keep it
