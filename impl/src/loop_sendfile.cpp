@@ -10,6 +10,7 @@
 #include "loopcheck/selector_socket_transport.hpp"
 #include "loopcheck/sock_methods.hpp"
 #include "loopcheck/sock_sendfile.hpp"
+#include "sendfile_outcome.hpp"
 
 namespace loopcheck {
 namespace {
@@ -121,13 +122,7 @@ struct Fallback : std::enable_shared_from_this<Fallback> {
     } catch (...) {
       error = std::current_exception();
     }
-    if (fut.done()) return;
-    if (error && exception_is_a(error, "CancelledError"))
-      fut.cancel();
-    else if (error)
-      fut.set_exception(error);
-    else
-      fut.set_result(total_sent);
+    settle_sendfile(fut, error, total_sent);
   }
 };
 

@@ -15,6 +15,7 @@
 #include "loopcheck/file_object.hpp"
 #include "loopcheck/sock_methods.hpp"
 #include "loopcheck/syscalls.hpp"
+#include "sendfile_outcome.hpp"
 
 namespace loopcheck {
 
@@ -128,13 +129,7 @@ struct Fallback : std::enable_shared_from_this<Fallback> {
     } catch (...) {
       error = std::current_exception();
     }
-    if (fut.done()) return;
-    if (error && exception_is_a(error, "CancelledError"))
-      fut.cancel();
-    else if (error)
-      fut.set_exception(error);
-    else
-      fut.set_result(total_sent);
+    settle_sendfile(fut, error, total_sent);
   }
 };
 
